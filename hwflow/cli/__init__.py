@@ -1,0 +1,36 @@
+"""The ``hwflow`` command line: one sub-command per stage, each a thin layer over the API.
+
+Commands are registered explicitly here (no registration by import side effect); each
+area of the code owns the module that defines its commands.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hwflow.cli import doctor, fpga, hls, ir, pipeline, power, rtl, training
+
+app = typer.Typer(
+    name="hwflow",
+    help="Train -> quantize -> synthesize small neural networks, bit-exact from QAT to RTL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("doctor")(doctor.doctor)
+app.command("train")(training.train)
+app.command("export")(training.export)
+app.command("inspect")(ir.inspect)
+app.command("exec")(ir.exec_)
+app.command("hls")(hls.hls)
+app.command("rtl")(rtl.rtl)
+app.command("sim")(rtl.sim)
+app.command("synth")(fpga.synth)
+app.command("bitstream")(fpga.bitstream)
+app.command("deploy")(fpga.deploy)
+app.command("profile")(power.profile)
+app.command("report")(pipeline.report)
+app.command("run")(pipeline.run)
+
+__all__ = ["app"]

@@ -1,0 +1,41 @@
+"""What every CLI command shares: error handling and the console.
+
+The CLI is a thin layer: a command parses options, calls one API function, prints a short
+summary. ``cli_command`` turns a ``HwflowError`` into a one-paragraph message on stderr and
+the error's exit code; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, TypeVar
+
+from rich.console import Console
+
+from hwflow.errors import HwflowError, NotBuiltYet
+
+console = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable)
+
+
+def cli_command(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HwflowError as e:
+            console.print(f"[bold red]error[/] ({type(e).__name__}): {e}", highlight=False, soft_wrap=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def not_built(command: str, issue: int) -> None:
+    """For commands whose stage is not implemented yet: say so, exit 2 (never pretend)."""
+    raise NotBuiltYet(f"`hwflow {command}` is not built yet (tracked in issue #{issue}).")

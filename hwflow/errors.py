@@ -1,0 +1,109 @@
+"""Typed errors of hwflow.
+
+Every failure a user can cause (bad model, missing tool, design that does not fit, a
+mismatch between two executions of the same model) is one of these classes. The CLI turns
+them into a one-paragraph message and the exit code given by ``exit_code``; nothing else
+in the library calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+
+class HwflowError(Exception):
+    """Base of every error hwflow raises on purpose."""
+
+    exit_code = 1
+
+
+class NotBuiltYet(HwflowError):
+    """A CLI command or option whose implementation does not exist yet."""
+
+    exit_code = 2
+
+
+class ConfigError(HwflowError):
+    """A flow file, board file or option value is invalid."""
+
+    exit_code = 2
+
+
+class ToolNotFound(HwflowError):
+    """An external tool is not installed or not where we look for it.
+
+    The message names the tool, the environment variable that overrides its location and
+    the command that installs it.
+    """
+
+    exit_code = 3
+
+    def __init__(self, tool: str, install: str, env_var: str | None = None, detail: str = ""):
+        self.tool = tool
+        self.install = install
+        self.env_var = env_var
+        msg = f"{tool} is not installed or not found"
+        if detail:
+            msg += f" ({detail})"
+        msg += f". Install it with: {install}"
+        if env_var:
+            msg += f"; or point {env_var} at it"
+        super().__init__(msg + ".")
+
+
+class VendorToolMissing(ToolNotFound):
+    """A vendor tool (Vivado, Vitis HLS) is needed for an optional step and is absent."""
+
+    exit_code = 4
+
+
+class ToolFailed(HwflowError):
+    """An external tool ran and failed; the log file is named."""
+
+    exit_code = 5
+
+    def __init__(self, tool: str, returncode: int, log: str | None = None, tail: str = ""):
+        self.tool, self.returncode, self.log = tool, returncode, log
+        msg = f"{tool} failed with exit code {returncode}"
+        if log:
+            msg += f"; log: {log}"
+        if tail:
+            msg += "\n" + tail
+        super().__init__(msg)
+
+
+class ModelError(HwflowError):
+    """A model file or graph that hwflow cannot take; ``node`` names the culprit if any."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, node: str | None = None, path: str | None = None):
+        self.node, self.path = node, path
+        where = []
+        if path:
+            where.append(f"file {path}")
+        if node:
+            where.append(f"node {node!r}")
+        super().__init__(f"{message}" + (f" [{', '.join(where)}]" if where else ""))
+
+
+class InvalidModelFile(ModelError):
+    """Not an ONNX/Keras/PyTorch file, truncated, or unreadable."""
+
+
+class UnsupportedOp(ModelError):
+    """An operator (or an attribute of it) that the chosen stage does not implement."""
+
+
+class MissingQuantization(ModelError):
+    """A multiply-accumulate whose input or weight carries no quantization."""
+
+
+class MismatchError(HwflowError):
+    """Two executions of the same model disagree; the first mismatch is described."""
+
+    exit_code = 7
+
+
+class FitError(HwflowError):
+    """A design does not fit the chosen device; the message gives the numbers."""
+
+    exit_code = 8
