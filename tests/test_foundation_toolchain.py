@@ -31,7 +31,7 @@ def test_adder_tree_cocotb_verilator(tmp_path, monkeypatch):
     results = runner.test(
         hdl_toplevel="adder_tree", test_module="test_adder_tree",
         test_dir=ADDER.parents[1], build_dir=tmp_path / "build",
-        extra_env={"ADDER_SAMPLES": "300"},
+        extra_env={"ADDER_SAMPLES": "300"}, results_xml=str(tmp_path / "results.xml"),
     )
     xml = Path(results).read_text()
     assert 'name="adder_tree_sums"' in xml
