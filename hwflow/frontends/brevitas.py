@@ -1,0 +1,324 @@
+"""Brevitas (PyTorch) -> QONNX.
+
+The graph comes from Brevitas' own exporter (``brevitas.export.export_qonnx``, which runs
+torch's ONNX exporter); hwflow adds what Brevitas does not know:
+
+- BiPer weights: the latent weights are replaced by their binary values for the duration
+  of the export (:class:`hwflow.quant.biper_torch.binarized_weights_for_export`), so the
+  ``BipolarQuant`` on each weight computes ``sign(sin(w0 w))``;
+- binary layers' scale + BatchNorm are exported in their folded threshold form
+  (:class:`hwflow.quant.biper_torch.ChannelScaleSign.freeze`);
+- the hwflow ``BiPer`` activation (custom op, domain ``hwflow.ir.custom_op``) gets its
+  output annotated ``BIPOLAR``;
+- a zero ``Pad`` in front of a ``Conv`` (PyTorch's way to write TensorFlow's asymmetric
+  ``same`` padding) is folded into the ``Conv``'s ``pads``;
+- qonnx' standard clean-up (shapes, constant folding except quantizers, static inputs
+  removed, readable names).
+
+Layout: PyTorch models are NCHW, so their QONNX graphs take NCHW inputs, where the QKeras
+twins' graphs take NHWC inputs (and flatten in (h, w, c) order where ours flattens in
+(c, h, w) order). Same arithmetic, different tensor layout.
+
+Trained weights are loaded from a ``state_dict`` file with ``torch.load(...,
+weights_only=True)``: a pickled full model is refused (:class:`InvalidModelFile`), nothing
+from a file is executed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.errors import ConfigError, InvalidModelFile, MismatchError, ModelError
+
+#: zoo name -> definition file stem in models/ (the file ``models/<stem>_torch.py``)
+ZOO_NAMES = ("econt", "jet_mlp", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn")
+
+
+# ------------------------------------------------------------------------------ loading
+def load_state_dict_file(path: str | os.PathLike) -> dict:
+    """A ``state_dict`` (name -> tensor) from ``path``, read with ``weights_only=True``.
+
+    Raises :class:`InvalidModelFile` for a missing/unreadable file, a pickled full model
+    (refused by the weights-only unpickler) or anything that is not a dict of tensors.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidModelFile("no such weights file", path=str(path))
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidModelFile(
+            "not a weights-only state_dict (hwflow never unpickles full models; save "
+            f"`model.state_dict()` instead): {first}", path=str(path)) from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise InvalidModelFile("file does not hold a state_dict of tensors", path=str(path))
+    return sd
+
+
+def build_brevitas_zoo_model(name: str, seed: int = 0, trained: str | os.PathLike | None = None):
+    """The zoo model ``name`` from ``models/<name>_torch.py``, in eval mode, with the
+    weights of ``trained`` (a state_dict file) if given."""
+    from hwflow import zoo
+
+    if name not in ZOO_NAMES:
+        raise ConfigError(f"unknown zoo model {name!r}; valid names: {', '.join(ZOO_NAMES)}")
+    model = zoo.build_model(name, "brevitas", seed=seed)
+    if trained is not None:
+        sd = load_state_dict_file(trained)
+        try:
+            model.load_state_dict(sd, strict=True)
+        except RuntimeError as e:
+            raise InvalidModelFile(f"weights do not match model {name!r}: {str(e).splitlines()[0]}",
+                                   path=str(trained)) from None
+    return model.eval()
+
+
+def input_shape_of(name: str) -> tuple[int, ...]:
+    from hwflow import zoo
+
+    return tuple(zoo.load_definition(name, "brevitas").INPUT_SHAPE)
+
+
+# ------------------------------------------------------------------------------ export
+def export_brevitas(model, out_path: str | os.PathLike, input_shape: tuple[int, ...]) -> Path:
+    """Export a Brevitas model (batch 1, input ``(1, *input_shape)``) to a clean QONNX file."""
+    import torch
+    from brevitas.export import export_qonnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from hwflow.quant.biper_torch import ChannelScaleSign, binarized_weights_for_export
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    folds = [m for m in model.modules() if isinstance(m, ChannelScaleSign)]
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out_path.parent, prefix=".export.")
+    os.close(fd)
+    try:
+        for m in folds:
+            m.freeze()
+        with binarized_weights_for_export(model), torch.no_grad(), _quiet():
+            export_qonnx(model, input_t=torch.zeros((1, *input_shape)), export_path=tmp)
+        mw = ModelWrapper(tmp)
+        mw = postprocess(mw)
+        mw.save(tmp)
+        os.replace(tmp, out_path)
+    finally:
+        for m in folds:
+            m.unfreeze()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out_path
+
+
+class _quiet:
+    """torch.onnx's dynamo exporter prints progress lines to stdout; keep the CLI clean."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+
+        self._buf = io.StringIO()
+        self._cm = contextlib.redirect_stdout(self._buf)
+        self._cm.__enter__()
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+def postprocess(mw):
+    """hwflow's additions to a Brevitas QONNX export (see the module docstring)."""
+    from qonnx.core.datatype import DataType
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.cleanup import cleanup_model
+
+    from hwflow.quant.biper_torch import BIPER_DOMAIN
+
+    mw = cleanup_model(mw)
+    mw = _fuse_zero_pad_into_conv(mw)
+    for node in mw.graph.node:
+        if node.op_type == "BiPer":
+            node.domain = BIPER_DOMAIN
+            mw.set_tensor_datatype(node.output[0], DataType["BIPOLAR"])
+    # the exporter names the opset of custom domains; make sure ours is declared
+    if any(n.domain == BIPER_DOMAIN for n in mw.graph.node) and not any(
+        o.domain == BIPER_DOMAIN for o in mw.model.opset_import
+    ):
+        op = mw.model.opset_import.add()
+        op.domain, op.version = BIPER_DOMAIN, 1
+    mw = mw.transform(InferShapes())
+    return mw
+
+
+def _fuse_zero_pad_into_conv(mw):
+    """``Pad(constant 0) -> [Quant-free] Conv`` becomes ``Conv`` with the pads added.
+
+    PyTorch has no asymmetric conv padding, so the models write TensorFlow's ``same``
+    padding with stride 2 (pad 0 before, 1 after) as ``F.pad`` + ``Conv2d(padding=0)``.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = mw.graph
+    changed = True
+    while changed:
+        changed = False
+        for pad in list(graph.node):
+            if pad.op_type != "Pad":
+                continue
+            consumers = mw.find_consumers(pad.output[0]) or []
+            if len(consumers) != 1 or consumers[0].op_type != "Conv":
+                continue
+            conv = consumers[0]
+            mode = next((a.s.decode() for a in pad.attribute if a.name == "mode"), "constant")
+            pads = mw.get_initializer(pad.input[1]) if len(pad.input) > 1 else None
+            value = mw.get_initializer(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else None
+            axes = pad.input[3] if len(pad.input) > 3 else ""
+            if mode != "constant" or pads is None or axes or (value is not None and np.any(value != 0)):
+                continue
+            pads = np.asarray(pads, dtype=np.int64).reshape(-1)
+            rank = pads.size // 2
+            begin, end = pads[:rank], pads[rank:]
+            if np.any(pads < 0) or np.any(begin[:2] != 0) or np.any(end[:2] != 0):
+                continue
+            old = next((list(a.ints) for a in conv.attribute if a.name == "pads"), [0] * (2 * (rank - 2)))
+            if any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv.attribute):
+                continue
+            k = rank - 2
+            new = [int(old[i] + begin[2 + i]) for i in range(k)] + [int(old[k + i] + end[2 + i]) for i in range(k)]
+            for a in list(conv.attribute):
+                if a.name == "pads":
+                    conv.attribute.remove(a)
+            conv.attribute.append(helper.make_attribute("pads", new))
+            conv.input[0] = pad.input[0]
+            graph.node.remove(pad)
+            changed = True
+            break
+    from qonnx.transformation.general import RemoveUnusedTensors
+
+    return mw.transform(RemoveUnusedTensors())
+
+
+def export_brevitas_zoo_model(
+    name: str, out_path: str | os.PathLike, seed: int = 0, trained: str | os.PathLike | None = None
+) -> Path:
+    """Build zoo model ``name`` (random init with ``seed``, or the state_dict ``trained``)
+    and export it to QONNX at ``out_path`` (CONTRACTS.md section 3)."""
+    model = build_brevitas_zoo_model(name, seed=seed, trained=trained)
+    if trained is None:
+        calibrate_batchnorm(model, name, seed=seed)
+    return export_brevitas(model, out_path, input_shape_of(name))
+
+
+def calibrate_batchnorm(model, name: str, seed: int = 0, n: int = 256) -> None:
+    """Give untrained BatchNorm layers realistic running statistics (a few forward passes
+    in train mode on random inputs, no weight update), so an untrained binary network
+    does not output constants. Models without BatchNorm are left alone."""
+    import torch
+
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    g = torch.Generator().manual_seed(seed)
+    x = random_inputs(name, n, generator=g)
+    model.train()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration batches
+        for chunk in x.split(64):
+            model(chunk)
+    model.eval()
+
+
+def random_inputs(name: str, n: int, generator=None):
+    """Random inputs over the range of the model's input quantizer (plus some outside)."""
+    import torch
+
+    lo, hi = input_range(name)
+    shape = (n, *input_shape_of(name))
+    span = hi - lo
+    return torch.rand(shape, generator=generator) * span * 1.1 + lo - 0.05 * span
+
+
+def input_range(name: str) -> tuple[float, float]:
+    from hwflow import zoo
+
+    lo, hi = zoo.load_definition(name, "brevitas").INPUT_RANGE
+    return float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------- verification
+def torch_forward(model, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    model = model.eval()
+    with torch.no_grad():
+        y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    return getattr(y, "value", y).detach().numpy().astype(np.float64)
+
+
+def reference_forward(onnx_path: str | os.PathLike, x: np.ndarray) -> np.ndarray:
+    """The QONNX graph's reference execution, sample by sample (batch 1 graphs)."""
+    try:
+        from hwflow.ir import ReferenceExecutor, load_model  # noqa: F401
+    except ImportError:  # the IR is being written in parallel
+        ReferenceExecutor = None
+    if ReferenceExecutor is not None:
+        ex = ReferenceExecutor(load_model(str(onnx_path)))
+        return np.asarray(ex.run(x), dtype=np.float64)
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    mw = ModelWrapper(str(onnx_path))
+    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
+    out = [execute_onnx(mw, {iname: x[i : i + 1].astype(np.float32)})[oname] for i in range(len(x))]
+    return np.concatenate(out).astype(np.float64)
+
+
+def corner_inputs(name: str) -> np.ndarray:
+    """0, max, most negative, and two alternating patterns, on the input quantizer's grid."""
+    lo, hi = input_range(name)
+    shape = input_shape_of(name)
+    size = int(np.prod(shape))
+    alt = np.where(np.arange(size) % 2 == 0, hi, lo).reshape(shape)
+    return np.stack([np.zeros(shape), np.full(shape, hi), np.full(shape, lo), alt, alt[::-1].copy()
+                     if alt.ndim == 1 else np.where(alt == hi, lo, hi)]).astype(np.float32)
+
+
+def check_export(model, onnx_path, x: np.ndarray) -> dict:
+    """Compare Brevitas' forward with the graph's reference execution on ``x``.
+
+    Returns ``{"samples", "mismatches", "max_abs_diff"}``; raises :class:`MismatchError`
+    naming the first mismatching sample when any output differs.
+    """
+    y_t = torch_forward(model, x)
+    y_r = reference_forward(onnx_path, x).reshape(y_t.shape)
+    bad = np.nonzero(np.any((y_t != y_r).reshape(len(x), -1), axis=1))[0]
+    res = {"samples": int(len(x)), "mismatches": int(len(bad)),
+           "max_abs_diff": float(np.max(np.abs(y_t - y_r))) if y_t.size else 0.0}
+    if len(bad):
+        i = int(bad[0])
+        raise MismatchError(
+            f"{onnx_path}: Brevitas and the QONNX reference differ on {len(bad)} of {len(x)} "
+            f"samples; first sample {i}: brevitas {y_t[i].ravel()[:8]} vs reference "
+            f"{y_r[i].ravel()[:8]}")
+    return res
+
+
+__all__ = [
+    "ZOO_NAMES", "load_state_dict_file", "build_brevitas_zoo_model", "export_brevitas",
+    "export_brevitas_zoo_model", "postprocess", "check_export", "torch_forward",
+    "reference_forward", "corner_inputs", "random_inputs", "calibrate_batchnorm",
+]

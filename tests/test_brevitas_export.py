@@ -1,0 +1,57 @@
+"""Brevitas zoo models -> QONNX: the graph's reference execution equals Brevitas' quantized
+forward pass on 1,000 random samples plus the input range's corners (0 mismatches)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("brevitas")
+
+from hwflow.frontends import brevitas as fb  # noqa: E402
+
+N_SAMPLES = 1000
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    cache: dict[str, tuple] = {}
+
+    def get(name: str):
+        if name not in cache:
+            path = tmp_path_factory.mktemp(name) / f"{name}.onnx"
+            fb.export_brevitas_zoo_model(name, path, seed=0)
+            model = fb.build_brevitas_zoo_model(name, seed=0)
+            fb.calibrate_batchnorm(model, name, seed=0)
+            cache[name] = (model, path)
+        return cache[name]
+
+    return get
+
+
+def stimulus(name: str, n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:
+    g = torch.Generator().manual_seed(seed)
+    return np.concatenate([fb.corner_inputs(name), fb.random_inputs(name, n, generator=g).numpy()])
+
+
+@pytest.mark.parametrize("name", ["jet_mlp"])
+def test_export_matches_brevitas(exported, name):
+    model, path = exported(name)
+    x = stimulus(name)
+    res = fb.check_export(model, path, x)
+    assert res["samples"] == N_SAMPLES + len(fb.corner_inputs(name))
+    assert res["mismatches"] == 0
+    # the outputs are not trivially constant (a broken export could hide behind that)
+    y = fb.torch_forward(model, x)
+    assert np.unique(y.reshape(len(x), -1), axis=0).shape[0] > 10
+
+
+def test_check_export_detects_a_difference(exported, tmp_path):
+    """The comparison can fail: perturb one weight of the model after export."""
+    model, path = exported("jet_mlp")
+    other = fb.build_brevitas_zoo_model("jet_mlp", seed=0)
+    with torch.no_grad():
+        other.body[0].weight[0, 0] += 0.5
+    with pytest.raises(fb.MismatchError):
+        fb.check_export(other, path, stimulus("jet_mlp", n=50))
