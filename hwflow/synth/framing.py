@@ -1,0 +1,185 @@
+"""The UART framing of the board top, as pure functions (spec: docs/uart_framing.md).
+
+Shared by ``hwflow deploy`` (a real board behind pyserial) and the cocotb test of the board
+top (the simulated board), so the host side that runs on hardware is the one that is tested.
+
+Host -> board: ``0xA5`` + the input vector (``in_bytes``), or ``0xA6`` (design information).
+Board -> host: ``0xA5`` + the output vector (``out_bytes``), or
+``0xA6`` + IN_W (u16) + OUT_W (u16) + DESIGN_ID (u32), all little-endian.
+A vector is the wrapper's tdata (element i in bits [i*EW +: EW], two's complement when
+signed) sent as little-endian bytes, zero-padded to whole bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from hwflow.errors import ConfigError, HwflowError
+
+CMD_INFER = 0xA5
+CMD_INFO = 0xA6
+INFO_PAYLOAD_BYTES = 8
+
+
+class FramingError(HwflowError):
+    """Bytes from the board that do not follow the framing (wrong header, short frame)."""
+
+    exit_code = 7
+
+
+@dataclass(frozen=True)
+class VectorFormat:
+    """How one input or output vector of the wrapper is laid out in tdata."""
+
+    elements: int
+    element_width: int
+    signed: bool
+    frac: int = 0
+    scale: float = 1.0
+
+    @classmethod
+    def from_rtl(cls, port: dict) -> "VectorFormat":
+        """From the ``input``/``output`` entry of ``rtl.json``."""
+        fmt = cls(int(port["elements"]), int(port["element_width"]), bool(port["signed"]),
+                  int(port.get("frac", 0)), float(port.get("scale", 1.0)))
+        if "tdata_width" in port and int(port["tdata_width"]) != fmt.tdata_width:
+            raise ConfigError(f"rtl.json: tdata_width {port['tdata_width']} != elements x element_width "
+                              f"({fmt.elements} x {fmt.element_width})")
+        return fmt
+
+    @property
+    def tdata_width(self) -> int:
+        return self.elements * self.element_width
+
+    @property
+    def n_bytes(self) -> int:
+        return (self.tdata_width + 7) // 8
+
+    @property
+    def int_min(self) -> int:
+        return -(1 << (self.element_width - 1)) if self.signed else 0
+
+    @property
+    def int_max(self) -> int:
+        return (1 << (self.element_width - 1)) - 1 if self.signed else (1 << self.element_width) - 1
+
+    @property
+    def step(self) -> float:
+        return self.scale * 2.0 ** (-self.frac)
+
+    def to_ints(self, values: np.ndarray) -> np.ndarray:
+        """Real values (on the fixed-point grid) -> integers q, shape (n, elements)."""
+        v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        if v.shape[1] != self.elements:
+            raise ConfigError(f"vectors have {v.shape[1]} elements, the design takes {self.elements}")
+        q = np.rint(v / self.step)
+        off = np.nonzero(np.abs(q * self.step - v) > 1e-9 * max(1.0, float(np.abs(v).max(initial=0))))
+        if off[0].size:
+            i, j = int(off[0][0]), int(off[1][0])
+            raise ConfigError(f"sample {i}, element {j}: {v[i, j]!r} is not on the input grid (step {self.step})")
+        q = q.astype(np.int64)
+        bad = np.nonzero((q < self.int_min) | (q > self.int_max))
+        if bad[0].size:
+            i, j = int(bad[0][0]), int(bad[1][0])
+            raise ConfigError(f"sample {i}, element {j}: {v[i, j]!r} is outside the input range "
+                              f"[{self.int_min * self.step}, {self.int_max * self.step}]")
+        return q
+
+    def to_real(self, q: np.ndarray) -> np.ndarray:
+        return np.asarray(q, dtype=np.float64) * self.step
+
+
+def pack_vector(q: Iterable[int], fmt: VectorFormat) -> bytes:
+    """Integers of one vector -> the little-endian bytes of its tdata."""
+    q = [int(x) for x in q]
+    if len(q) != fmt.elements:
+        raise ConfigError(f"vector has {len(q)} elements, expected {fmt.elements}")
+    mask = (1 << fmt.element_width) - 1
+    tdata = 0
+    for i, x in enumerate(q):
+        if not fmt.int_min <= x <= fmt.int_max:
+            raise ConfigError(f"element {i} = {x} does not fit {fmt.element_width} bits "
+                              f"({'signed' if fmt.signed else 'unsigned'})")
+        tdata |= (x & mask) << (i * fmt.element_width)
+    return tdata.to_bytes(fmt.n_bytes, "little")
+
+
+def unpack_vector(payload: bytes, fmt: VectorFormat) -> np.ndarray:
+    """The bytes of one tdata -> integers (sign-extended when signed)."""
+    if len(payload) != fmt.n_bytes:
+        raise FramingError(f"vector payload has {len(payload)} bytes, expected {fmt.n_bytes}")
+    tdata = int.from_bytes(payload, "little")
+    if tdata >> fmt.tdata_width:
+        raise FramingError(f"padding bits above bit {fmt.tdata_width} are not zero: {payload.hex()}")
+    mask = (1 << fmt.element_width) - 1
+    out = np.empty(fmt.elements, dtype=np.int64)
+    for i in range(fmt.elements):
+        x = (tdata >> (i * fmt.element_width)) & mask
+        if fmt.signed and x >> (fmt.element_width - 1):
+            x -= 1 << fmt.element_width
+        out[i] = x
+    return out
+
+
+def encode_infer(q: Iterable[int], fmt: VectorFormat) -> bytes:
+    """The request frame for one inference."""
+    return bytes([CMD_INFER]) + pack_vector(q, fmt)
+
+
+def encode_info_request() -> bytes:
+    return bytes([CMD_INFO])
+
+
+@dataclass(frozen=True)
+class InfoReply:
+    in_width: int
+    out_width: int
+    design_id: int
+
+
+class AnswerParser:
+    """Splits the byte stream from the board into answers.
+
+    ``feed(data)`` returns the complete answers found so far: ``("infer", ints)`` or
+    ``("info", InfoReply)``; partial frames are kept for the next call. A byte that starts
+    no known frame raises ``FramingError`` (the board never sends one).
+    """
+
+    def __init__(self, out_fmt: VectorFormat) -> None:
+        self.out_fmt = out_fmt
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[tuple[str, object]]:
+        self._buf.extend(data)
+        answers: list[tuple[str, object]] = []
+        while self._buf:
+            head = self._buf[0]
+            if head == CMD_INFER:
+                need = 1 + self.out_fmt.n_bytes
+                if len(self._buf) < need:
+                    break
+                answers.append(("infer", unpack_vector(bytes(self._buf[1:need]), self.out_fmt)))
+            elif head == CMD_INFO:
+                need = 1 + INFO_PAYLOAD_BYTES
+                if len(self._buf) < need:
+                    break
+                answers.append(("info", parse_info(bytes(self._buf[1:need]))))
+            else:
+                raise FramingError(f"unexpected byte 0x{head:02x} from the board where an answer should start "
+                                   f"(expected 0x{CMD_INFER:02x} or 0x{CMD_INFO:02x})")
+            del self._buf[:need]
+        return answers
+
+
+def parse_info(payload: bytes) -> InfoReply:
+    if len(payload) != INFO_PAYLOAD_BYTES:
+        raise FramingError(f"info payload has {len(payload)} bytes, expected {INFO_PAYLOAD_BYTES}")
+    return InfoReply(int.from_bytes(payload[0:2], "little"), int.from_bytes(payload[2:4], "little"),
+                     int.from_bytes(payload[4:8], "little"))

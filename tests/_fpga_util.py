@@ -1,0 +1,71 @@
+"""Helpers of the FPGA-area tests: build and run the board top under cocotb + Verilator."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
+from hwflow.synth.rtl_design import RtlDesign
+from hwflow.tools import Verilator
+
+REPO = Path(__file__).resolve().parents[1]
+RTL_TESTS = REPO / "rtl_tests"
+EW_CORE = REPO / "tests" / "data" / "synth" / "ew_core"
+
+
+def ew_core_reference(q: np.ndarray) -> np.ndarray:
+    """What tests/data/synth/ew_core computes: y = 3*x - 1 per element."""
+    return 3 * np.asarray(q, dtype=np.int64) - 1
+
+
+@contextmanager
+def verilator_environ():
+    """cocotb's runner takes its environment from os.environ: put Verilator's there."""
+    saved = dict(os.environ)
+    env = Verilator().env()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_board_top_sim(design: RtlDesign, inputs_q, expected_q, work: Path, *, baud: int = 1_000_000,
+                      clks_per_bit: int = 16, window: int = 2, timeout_bits: int = 64,
+                      testcase: str | None = None) -> None:
+    """Build the board top around ``design`` and run the cocotb tests of
+    rtl_tests/test_uart_board_top.py; raise if any fails."""
+    from cocotb_tools.runner import get_results, get_runner
+
+    clk_hz = baud * clks_per_bit
+    params = BoardTopParams(clk_hz=clk_hz, baud=baud, n_leds=2, led_inverted=(True, False),
+                            timeout_bits=timeout_bits)
+    files = write_board_top(design, params, work / "src")
+    case = {
+        "input": design.input.__dict__, "output": design.output.__dict__,
+        "clk_period_ps": round(1e12 / clk_hz), "baud": baud, "window": window,
+        "timeout_bits": timeout_bits, "design_id": design.design_id,
+        "latency_ns": round(1e9 / clk_hz * (int(design.raw.get("latency_cycles") or 0) + 20)),
+        "inputs": [[int(v) for v in row] for row in inputs_q],
+        "expected": [[int(v) for v in row] for row in expected_q],
+    }
+    case_file = work / "case.json"
+    case_file.write_text(json.dumps(case))
+    with verilator_environ():
+        runner = get_runner("verilator")
+        runner.build(sources=files, hdl_toplevel=TOP_NAME, build_dir=work / "build", timescale=("1ns", "1ps"),
+                     build_args=["-Wno-fatal", "-Wno-DECLFILENAME", "-Wno-UNUSEDSIGNAL"],
+                     log_file=work / "build.log")
+        results = runner.test(hdl_toplevel=TOP_NAME, test_module="test_uart_board_top", test_dir=RTL_TESTS,
+                              build_dir=work / "build", extra_env={"HWFLOW_BOARD_CASE": str(case_file)},
+                              testcase=testcase, log_file=work / "test.log")
+    n_tests, n_failed = get_results(results)
+    assert n_tests > 0, f"no cocotb test ran; see {work / 'test.log'}"
+    assert n_failed == 0, f"{n_failed} of {n_tests} board-top tests failed; see {work / 'test.log'}"
