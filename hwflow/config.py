@@ -1,0 +1,139 @@
+"""The flow file: what ``hwflow run FLOW.yaml`` builds, validated with pydantic.
+
+Errors name the field and the line of the YAML file it came from (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hwflow.errors import ConfigError
+
+Framework = Literal["qkeras", "brevitas"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """Either a model from ``models/`` (``zoo``), or an existing file (``path``): a QONNX
+    model (.onnx) or a QKeras model (.json+.h5, .h5, .keras)."""
+
+    zoo: str | None = None
+    path: Path | None = None
+    framework: Framework = "qkeras"
+    variant: str | None = Field(None, description="model variant passed to the zoo builder")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSpec":
+        if (self.zoo is None) == (self.path is None):
+            raise ValueError("give exactly one of model.zoo (a name from models/) or model.path (a file)")
+        return self
+
+
+class TrainSpec(_Strict):
+    enabled: bool = True
+    epochs: int = Field(5, ge=0)
+    seed: int = 0
+    dataset: str | None = None
+
+
+class HlsSpec(_Strict):
+    enabled: bool = True
+    backend: Literal["Vitis", "Vivado", "VivadoAccelerator", "Catapult", "oneAPI"] = "Vitis"
+    io: Literal["parallel", "stream"] = "parallel"
+    reuse: int = Field(1, ge=1)
+    samples: int = Field(1000, ge=1)
+    build: bool = False
+
+
+class RtlSpec(_Strict):
+    enabled: bool = True
+    samples: int = Field(10000, ge=1)
+    weights: Literal["hardwired", "registers"] = "hardwired"
+
+
+class TargetsSpec(_Strict):
+    fpga: list[Literal["ice40", "ecp5", "gowin", "xilinx"]] = Field(default_factory=list)
+    boards: list[str] = Field(default_factory=list)
+    asic: list[Literal["osu018"]] = Field(default_factory=list)
+
+
+class FlowConfig(_Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
+    model: ModelSpec
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    hls: HlsSpec = Field(default_factory=HlsSpec)
+    rtl: RtlSpec = Field(default_factory=RtlSpec)
+    targets: TargetsSpec = Field(default_factory=TargetsSpec)
+    clock_mhz: float = Field(40.0, gt=0)
+    profile_samples: int = Field(200, ge=1, description="samples driven through the gate-level simulation")
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping key (for error messages)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    lines = {loader.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
+    mapping["__lines__"] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(obj):
+    if isinstance(obj, dict):
+        return {k: _strip_lines(v) for k, v in obj.items() if k != "__lines__"}
+    if isinstance(obj, list):
+        return [_strip_lines(v) for v in obj]
+    return obj
+
+
+def _line_of(raw, loc: tuple) -> int | None:
+    line, node = None, raw
+    for key in loc:
+        if isinstance(node, dict):
+            line = node.get("__lines__", {}).get(key, line)
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            break
+    return line
+
+
+def load_flow(path: str | Path) -> FlowConfig:
+    """Read and validate a flow file; relative model paths are resolved against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read flow file {path}: {e.strerror}") from e
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a flow file is a mapping (name:, model:, ...)")
+    try:
+        cfg = FlowConfig.model_validate(_strip_lines(raw))
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = tuple(x for x in err["loc"] if x != "__root__")
+            line = _line_of(raw, loc)
+            field = ".".join(str(x) for x in loc) or "(top level)"
+            where = f"{path}:{line}" if line else str(path)
+            msgs.append(f"{where}: field '{field}': {err['msg']}")
+        raise ConfigError("invalid flow file:\n  " + "\n  ".join(msgs)) from None
+    if cfg.model.path is not None and not cfg.model.path.is_absolute():
+        cfg.model.path = (path.parent / cfg.model.path).resolve()
+    return cfg

@@ -1,0 +1,245 @@
+"""``hwflow run``: the whole flow as a list of stages over one run directory.
+
+Each stage is a small adapter over one area's API (which writes its own ``<stage>.json``);
+the flow keeps its own record per stage in ``<run>/flow/<stage>.json`` with the digests of
+the stage's inputs and the digest of its part of the flow file, so a stage whose inputs and
+settings did not change is skipped, ``--from``/``--until`` select a range, and a stage that
+was interrupted (Ctrl-C) is never recorded as complete and is redone next time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hwflow.artifacts import is_up_to_date, read_json, stage, write_json
+from hwflow.config import FlowConfig
+from hwflow.errors import ConfigError, HwflowError, NotBuiltYet
+
+
+@dataclass
+class FlowContext:
+    cfg: FlowConfig
+    run_dir: Path
+    log: Callable[[str], None] = print
+
+    @property
+    def model_onnx(self) -> Path:
+        return self.run_dir / "model.onnx"
+
+    def path(self, *parts: str) -> Path:
+        return self.run_dir.joinpath(*parts)
+
+
+@dataclass(frozen=True)
+class FlowStage:
+    name: str
+    run: Callable[[FlowContext], dict | None]
+    inputs: Callable[[FlowContext], dict[str, Path]]
+    params: Callable[[FlowConfig], dict[str, Any]]
+    enabled: Callable[[FlowConfig], bool] = lambda cfg: True
+    outputs: Callable[[FlowContext], list[Path]] = lambda ctx: []
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    status: str  # complete | skipped (up to date) | disabled | out of range | failed
+    wall_time_s: float = 0.0
+    summary: dict = field(default_factory=dict)
+
+
+def _dump(model) -> dict:
+    return model.model_dump(mode="json")
+
+
+# --- stage adapters: each calls one area's public API ------------------------------------
+
+
+def _train(ctx: FlowContext) -> dict:
+    from hwflow.train import train_model
+
+    spec = ctx.cfg.model
+    if spec.zoo is None:  # an external file: "training" is importing it
+        return _import_external(ctx)
+    result = train_model(spec.zoo, spec.framework, ctx.run_dir, epochs=ctx.cfg.train.epochs,
+                         seed=ctx.cfg.train.seed)
+    if not ctx.model_onnx.exists():
+        raise HwflowError(f"training of {spec.zoo} finished but wrote no {ctx.model_onnx}")
+    return result if isinstance(result, dict) else {}
+
+
+def _import_external(ctx: FlowContext) -> dict:
+    import shutil
+
+    src = Path(ctx.cfg.model.path)
+    if not src.exists():
+        raise ConfigError(f"model.path {src} does not exist")
+    if src.suffix == ".onnx":
+        shutil.copyfile(src, ctx.model_onnx)
+    else:
+        from hwflow.frontends import export_file
+
+        export_file(src, ctx.model_onnx)
+    return {"imported": str(src)}
+
+
+def _ir(ctx: FlowContext) -> dict:
+    from hwflow.ir import clean_model, infer_fixed_point, load_model
+    from hwflow.ir.analysis import write_ir_json
+
+    model = clean_model(load_model(ctx.model_onnx))
+    write_ir_json(model, ctx.path("ir.json"), infer_fixed_point(model))
+    return {"ir": "ir.json"}
+
+
+def _hls(ctx: FlowContext) -> dict:
+    from hwflow.backends.hls4ml import run_hls
+
+    h = ctx.cfg.hls
+    return run_hls(ctx.model_onnx, ctx.path("hls"), backend=h.backend, io_type=f"io_{h.io}",
+                   reuse_factor=h.reuse, samples=h.samples, build=h.build)
+
+
+def _rtl(ctx: FlowContext) -> dict:
+    from hwflow.backends.rtl import generate_rtl
+
+    generate_rtl(ctx.model_onnx, ctx.run_dir, weights=ctx.cfg.rtl.weights)
+    return read_json(ctx.path("rtl.json"))
+
+
+def _sim(ctx: FlowContext) -> dict:
+    from hwflow.sim import simulate
+
+    return simulate(ctx.run_dir, samples=ctx.cfg.rtl.samples)
+
+
+def _synth(ctx: FlowContext) -> dict:
+    from hwflow.synth import synthesize
+
+    results = {}
+    for family in ctx.cfg.targets.fpga:
+        results[family] = synthesize(ctx.run_dir, target=family)
+    return results
+
+
+def _bitstream(ctx: FlowContext) -> dict:
+    from hwflow.synth import build_bitstream
+
+    return {board: build_bitstream(ctx.run_dir, board=board) for board in ctx.cfg.targets.boards}
+
+
+def _profile(ctx: FlowContext) -> dict:
+    from hwflow.power import profile
+
+    return {f"asic-{lib}": profile(ctx.run_dir, target=f"asic-{lib}", clock_mhz=ctx.cfg.clock_mhz,
+                                   samples=ctx.cfg.profile_samples)
+            for lib in ctx.cfg.targets.asic}
+
+
+def _report(ctx: FlowContext) -> dict:
+    from hwflow.report import write_report
+
+    paths = write_report(ctx.run_dir)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _model_inputs(ctx: FlowContext) -> dict[str, Path]:
+    return {"model": ctx.model_onnx}
+
+
+def _rtl_inputs(ctx: FlowContext) -> dict[str, Path]:
+    return {"model": ctx.model_onnx, "rtl": ctx.path("rtl.json")}
+
+
+def _train_inputs(ctx: FlowContext) -> dict[str, Path]:
+    p = ctx.cfg.model.path
+    return {"model_file": Path(p)} if p is not None and Path(p).is_file() else {}
+
+
+def _records(ctx: FlowContext) -> dict[str, Path]:
+    names = ("train", "ir", "hls", "rtl", "sim", "synth", "bitstream", "profile")
+    return {n: ctx.path("flow", f"{n}.json") for n in names if ctx.path("flow", f"{n}.json").exists()}
+
+
+STAGES: tuple[FlowStage, ...] = (
+    FlowStage("train", _train, _train_inputs, lambda c: {"model": _dump(c.model), "train": _dump(c.train)},
+              outputs=lambda ctx: [ctx.model_onnx]),
+    FlowStage("ir", _ir, _model_inputs, lambda c: {}, outputs=lambda ctx: [ctx.path("ir.json")]),
+    FlowStage("hls", _hls, _model_inputs, lambda c: _dump(c.hls), enabled=lambda c: c.hls.enabled),
+    FlowStage("rtl", _rtl, _model_inputs, lambda c: {"weights": c.rtl.weights}, enabled=lambda c: c.rtl.enabled,
+              outputs=lambda ctx: [ctx.path("rtl.json")]),
+    FlowStage("sim", _sim, _rtl_inputs, lambda c: {"samples": c.rtl.samples}, enabled=lambda c: c.rtl.enabled),
+    FlowStage("synth", _synth, _rtl_inputs, lambda c: {"fpga": c.targets.fpga},
+              enabled=lambda c: c.rtl.enabled and bool(c.targets.fpga)),
+    FlowStage("bitstream", _bitstream, _rtl_inputs, lambda c: {"boards": c.targets.boards},
+              enabled=lambda c: c.rtl.enabled and bool(c.targets.boards)),
+    FlowStage("profile", _profile, _rtl_inputs,
+              lambda c: {"asic": c.targets.asic, "clock_mhz": c.clock_mhz, "samples": c.profile_samples},
+              enabled=lambda c: c.rtl.enabled and bool(c.targets.asic)),
+    FlowStage("report", _report, _records, lambda c: {}),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def _check_range(name: str | None, what: str) -> None:
+    if name is not None and name not in STAGE_NAMES:
+        raise ConfigError(f"{what} {name!r} is not a stage; stages: {', '.join(STAGE_NAMES)}")
+
+
+def run_flow(
+    cfg: FlowConfig,
+    run_dir: str | Path,
+    from_stage: str | None = None,
+    until_stage: str | None = None,
+    force: bool = False,
+    on_stage: Callable[[str, str], None] | None = None,
+) -> list[StageOutcome]:
+    """Run the flow's stages in order; returns what happened to each.
+
+    ``on_stage(name, event)`` is called with event ``start``/``done``/``skip`` (for
+    progress display). A failing stage raises after its record says ``failed``; later
+    stages do not run.
+    """
+    _check_range(from_stage, "--from")
+    _check_range(until_stage, "--until")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "flow" / "flow_config.json", _dump(cfg))
+    ctx = FlowContext(cfg, run_dir)
+    lo = STAGE_NAMES.index(from_stage) if from_stage else 0
+    hi = STAGE_NAMES.index(until_stage) if until_stage else len(STAGES) - 1
+    outcomes: list[StageOutcome] = []
+    notify = on_stage or (lambda name, event: None)
+    for i, st in enumerate(STAGES):
+        if not st.enabled(cfg):
+            outcomes.append(StageOutcome(st.name, "disabled"))
+            continue
+        if not lo <= i <= hi:
+            outcomes.append(StageOutcome(st.name, "out of range"))
+            continue
+        inputs = st.inputs(ctx)
+        params = st.params(cfg)
+        # "report" always reruns: it is cheap and reads every other record
+        if not force and st.name != "report" and all(p.exists() for p in inputs.values()) and is_up_to_date(
+                run_dir / "flow", st.name, inputs=inputs, params=params):
+            outcomes.append(StageOutcome(st.name, "skipped"))
+            notify(st.name, "skip")
+            continue
+        notify(st.name, "start")
+        t0 = time.time()
+        with stage(run_dir / "flow", st.name, inputs=inputs, params=params) as rec:
+            try:
+                summary = st.run(ctx) or {}
+            except ImportError as e:  # an area whose API does not exist yet
+                if not str(getattr(e, "name", "") or "").startswith("hwflow"):
+                    raise
+                raise NotBuiltYet(f"stage {st.name!r} needs {e.name}, which is not built yet ({e})") from e
+            for out in st.outputs(ctx):
+                rec.output(out)
+            rec.result["summary"] = summary
+        outcomes.append(StageOutcome(st.name, "complete", round(time.time() - t0, 2), summary))
+        notify(st.name, "done")
+    return outcomes

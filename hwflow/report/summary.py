@@ -1,0 +1,47 @@
+"""The summary table printed at the end of ``hwflow run`` (key numbers of each stage)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from hwflow.report.build import certificate, collect_run
+from hwflow.report.plots import _find
+
+
+def key_numbers(run_dir: str | Path) -> list[tuple[str, str, str]]:
+    """(what, value, source record) rows, only for numbers the records contain."""
+    data = collect_run(run_dir)
+    rows: list[tuple[str, str, str]] = []
+    for c in certificate(data):
+        rows.append((f"bit-exact: {c['backend']}", f"{c['mismatches']} mismatches / {c['samples']} samples",
+                     "hls.json" if "hls4ml" in c["backend"] else "sim.json"))
+    wanted = (
+        ("train", "test_accuracy", "test accuracy"), ("train", "emd", "EMD"),
+        ("rtl", "latency_cycles", "latency (cycles)"),
+        ("sim", "inferences_per_second", "simulated inferences/s"),
+        ("synth", "fmax_mhz", "Fmax (MHz)"), ("bitstream", "fmax_mhz", "achieved Fmax (MHz)"),
+        ("bitstream", "bitstream", "bitstream"),
+        ("profile", "area_um2", "area (um^2)"), ("profile", "total_power_mw", "power (mW)"),
+        ("profile", "energy_per_inference_nj", "energy/inference (nJ)"),
+    )
+    for rec_name, key, label in wanted:
+        if rec_name in data:
+            v = _find(data[rec_name], key)
+            if v is not None and not isinstance(v, (dict, list)):
+                rows.append((label, f"{v:.4g}" if isinstance(v, float) else str(v), f"{rec_name}.json"))
+    return rows
+
+
+def summary_table(run_dir: str | Path) -> Table:
+    t = Table(title=f"summary of {run_dir}")
+    t.add_column("what")
+    t.add_column("value")
+    t.add_column("from")
+    for row in key_numbers(run_dir):
+        t.add_row(*row)
+    report = Path(run_dir) / "report.html"
+    if report.exists():
+        t.caption = f"report: {report}"
+    return t
