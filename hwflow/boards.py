@@ -71,6 +71,7 @@ class Uart(_Strict):
     rx: str = Field(min_length=1, description="pin into the FPGA")
     tx: str = Field(min_length=1, description="pin out of the FPGA")
     baud: int = Field(default=115200, gt=0)
+    rx_pullup: bool = False   # pull-up on the receive pin (idle high when nothing drives it)
     note: str = ""
 
 

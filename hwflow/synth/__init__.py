@@ -1,0 +1,12 @@
+"""FPGA synthesis, place-and-route, bitstreams and the board top (issue #7).
+
+One class per tool: ``YosysSynth`` (pyosys in a subprocess), ``NextpnrPnR``,
+``BitstreamPacker`` (icepack/ecppack), ``VivadoFlow`` (generated TCL). ``synthesize`` and
+``build_bitstream`` are the stages (``synth.json``, ``bitstream.json``); the board top is
+hand-written Verilog (``verilog/``) plus generated parameter glue (``board_top``); the UART
+framing shared with ``hwflow deploy`` is in ``framing``.
+"""
+
+from hwflow.synth.flow import build_bitstream, synthesize
+
+__all__ = ["synthesize", "build_bitstream"]

@@ -1,0 +1,117 @@
+"""Place and route with nextpnr (YoWASP builds) and bitstream packing (icepack/ecppack).
+
+``NextpnrPnR(board).run(netlist, constraints, out_dir)`` places and routes a Yosys JSON
+netlist for the board's device with the board clock as the timing constraint, and reads
+achieved Fmax and utilization from nextpnr's ``--report`` JSON. ``BitstreamPacker`` turns
+the routed result into the file the board loads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hwflow.artifacts import read_json
+from hwflow.boards import OPEN_BITSTREAM_FAMILIES, Board
+from hwflow.errors import ConfigError, ToolFailed
+from hwflow.tools import Nextpnr, Packer, run_tool
+
+
+@dataclass(frozen=True)
+class PnrResult:
+    fmax_mhz: dict[str, float]           # achieved, per clock net
+    constraint_mhz: float
+    timing_met: bool
+    utilization: dict[str, dict]         # nextpnr's cell types: used / available
+    routed: Path                         # .asc (iCE40) or .config (ECP5)
+    report: Path
+    log: Path
+    seconds: float
+
+    @property
+    def fmax_min_mhz(self) -> float | None:
+        return min(self.fmax_mhz.values()) if self.fmax_mhz else None
+
+
+def _rel(path: Path, base: Path) -> Path:
+    """``path`` relative to ``base`` (with ``..`` when needed): what a YoWASP tool run in
+    ``base`` can open."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve()))
+
+
+def _require_open_family(board: Board) -> None:
+    if board.family not in OPEN_BITSTREAM_FAMILIES:
+        raise ConfigError(f"board {board.name} ({board.family}) has no open place-and-route here; "
+                          f"nextpnr is used for {', '.join(OPEN_BITSTREAM_FAMILIES)} boards")
+
+
+class NextpnrPnR:
+    def __init__(self, board: Board, seed: int = 1) -> None:
+        _require_open_family(board)
+        self.board = board
+        self.tool = Nextpnr(board.family)
+        self.seed = seed
+
+    def command(self, netlist: Path, constraints: Path, routed: Path, report: Path) -> list[str]:
+        """nextpnr's command line; paths are given relative to the directory it runs in (the
+        WebAssembly build may not see every absolute path of the host)."""
+        b = self.board
+        cmd = [str(self.tool.locate()), *b.nextpnr_args, "--json", str(netlist),
+               "--freq", f"{b.clock.frequency_hz / 1e6:g}", "--report", str(report), "--seed", str(self.seed),
+               # a design that misses the board clock still gets a bitstream; timing_met says so
+               "--timing-allow-fail"]
+        if b.family == "ice40":
+            cmd += ["--pcf", str(constraints), "--asc", str(routed)]
+        else:
+            cmd += ["--lpf", str(constraints), "--textcfg", str(routed)]
+        return cmd
+
+    def run(self, netlist: Path, constraints: Path, out_dir: str | Path, timeout: float | None = None) -> PnrResult:
+        out_dir = Path(out_dir)
+        routed = out_dir / ("routed.asc" if self.board.family == "ice40" else "routed.config")
+        report = out_dir / "nextpnr_report.json"
+        log = out_dir / "nextpnr.log"
+        for stale in (routed, report):
+            stale.unlink(missing_ok=True)
+        t0 = time.time()
+        cmd = self.command(_rel(netlist, out_dir), _rel(constraints, out_dir), Path(routed.name), Path(report.name))
+        run_tool(cmd, cwd=out_dir, log=log, tool=self.tool.name, timeout=timeout)
+        seconds = time.time() - t0
+        if not report.exists() or not routed.exists():
+            raise ToolFailed(self.tool.name, 0, str(log), "nextpnr finished without its report or routed design")
+        data = read_json(report)
+        fmax = {net: float(v["achieved"]) for net, v in data.get("fmax", {}).items()}
+        constraint = self.board.clock.frequency_hz / 1e6
+        return PnrResult(
+            fmax_mhz=fmax, constraint_mhz=constraint,
+            timing_met=bool(fmax) and min(fmax.values()) >= constraint,
+            utilization={k: {"used": int(v["used"]), "available": int(v["available"])}
+                         for k, v in data.get("utilization", {}).items()},
+            routed=routed, report=report, log=log, seconds=round(seconds, 2),
+        )
+
+
+class BitstreamPacker:
+    """icepack (iCE40 ``.asc`` -> ``.bin``) or ecppack (ECP5 ``.config`` -> ``.bit``)."""
+
+    def __init__(self, board: Board) -> None:
+        _require_open_family(board)
+        self.board = board
+        self.tool = Packer(board.family)
+
+    def run(self, routed: Path, out_dir: str | Path, timeout: float | None = None) -> tuple[Path, Path]:
+        out_dir = Path(out_dir)
+        ext = "bin" if self.board.family == "ice40" else "bit"
+        bitstream = out_dir / f"{self.board.name}.{ext}"
+        bitstream.unlink(missing_ok=True)
+        log = out_dir / f"{self.tool.name}.log"
+        cmd = [str(self.tool.locate())]
+        if self.board.family == "ecp5":
+            cmd += ["--compress"]
+        cmd += [str(_rel(routed, out_dir)), bitstream.name]
+        run_tool(cmd, cwd=out_dir, log=log, tool=self.tool.name, timeout=timeout)
+        if not bitstream.exists() or bitstream.stat().st_size == 0:
+            raise ToolFailed(self.tool.name, 0, str(log), f"no bitstream written to {bitstream}")
+        return bitstream, log
