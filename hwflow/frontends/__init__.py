@@ -1,0 +1,61 @@
+"""Training frameworks -> QONNX.
+
+``export_zoo_model(name, framework, out_path, seed=0, trained=None)`` (CONTRACTS.md
+section 3) builds a zoo model (``models/``) and writes its QONNX graph: ``qkeras`` goes to
+:mod:`hwflow.frontends.qkeras` (ours), ``brevitas`` to :mod:`hwflow.frontends.brevitas`.
+Heavy frameworks are imported only when used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwflow.errors import ConfigError, NotBuiltYet
+
+FRAMEWORKS = ("qkeras", "brevitas")
+
+
+def export_zoo_model(name: str, framework: str, out_path, seed: int = 0, trained=None) -> Path:
+    """Build zoo model ``name`` in ``framework`` (random init with ``seed``, or the trained
+    weights in ``trained``: a model file or a ``hwflow train`` run directory) and export it
+    to QONNX at ``out_path``; returns the path."""
+    out_path = Path(out_path)
+    if framework in ("qkeras", "keras"):
+        from hwflow.frontends import qkeras
+
+        return qkeras.export_zoo_model(name, out_path, seed=seed, trained=trained)
+    if framework in ("brevitas", "torch"):
+        try:
+            from hwflow.frontends import brevitas
+        except ImportError as e:
+            if "hwflow.frontends.brevitas" not in str(e):
+                raise
+            raise NotBuiltYet("the Brevitas exporter (hwflow.frontends.brevitas) is not there yet") from None
+        fn = getattr(brevitas, "export_zoo_model", None)
+        if fn is None:
+            raise NotBuiltYet("hwflow.frontends.brevitas has no export_zoo_model yet")
+        return Path(fn(name, out_path, seed=seed, trained=trained))
+    raise ConfigError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
+
+
+def export_file(path, out_path, **kwargs) -> Path:
+    """``hwflow export``: a framework model file -> QONNX. Keras files (.json/.h5/.keras)
+    go to the QKeras exporter, PyTorch files (.pt/.pth) to the Brevitas one."""
+    path = Path(path)
+    if path.suffix.lower() in (".json", ".h5", ".hdf5", ".keras"):
+        from hwflow.frontends import qkeras
+
+        return qkeras.export_file(path, out_path, **kwargs)
+    if path.suffix.lower() in (".pt", ".pth") or path.is_dir():
+        from hwflow.frontends import brevitas
+
+        return Path(brevitas.export_file(path, out_path, **kwargs))
+    from hwflow.errors import InvalidModelFile
+
+    raise InvalidModelFile(
+        "unknown model file type (QKeras: .json+.h5, .h5, .keras; Brevitas: .pt/.pth)",
+        path=str(path),
+    )
+
+
+__all__ = ["export_zoo_model", "export_file", "FRAMEWORKS"]
