@@ -1,0 +1,82 @@
+"""`clean_model`: the canonical QONNX form every backend consumes.
+
+qonnx's own clean-up (shape inference, constant folding, transposes folded into weight
+quantizers, static inputs removed, readable names), then hwflow's rewrites
+(``hwflow.ir.transforms``): static shape chains folded, float pre-processing stripped,
+an explicit input quantizer where the input had none, Gemm -> MatMul.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from qonnx.transformation.fold_constants import FoldConstants
+from qonnx.transformation.general import (GiveUniqueNodeNames, RemoveStaticGraphInputs, RemoveUnusedTensors,
+                                          SortGraph)
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
+from qonnx.util.cleanup import cleanup_model
+
+from hwflow.errors import ModelError
+from hwflow.ir.fixed import FixedType
+from hwflow.ir.stimulus import DEFAULT_INPUT_TYPE
+from hwflow.ir.transforms import FoldStaticShapes, InsertInputQuant, StripPreprocessing, find_preprocessing_chain
+
+KEEP_OPS = ["Quant", "BipolarQuant", "IntQuant", "Trunc", "MultiThreshold", "BiPer"]
+
+
+def _qonnx_cleanup(model):
+    from hwflow.ir.load import ensure_shapes
+
+    model = ensure_shapes(model)
+    model = cleanup_model(model)
+    model = model.transform(FoldStaticShapes())
+    model = model.transform(FoldConstants(exclude_op_types=KEEP_OPS))
+    model = model.transform(FoldTransposeIntoQuantInit())
+    model = model.transform(RemoveStaticGraphInputs())
+    return model
+
+
+def split_preprocessing(model):
+    """(pre, core): ``pre`` is the float pre-processing chain as its own model (graph input
+    -> input of the first quantizer), or None if there is none; ``core`` the model without
+    it. ``core(pre(x)) == model(x)`` for every x."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from onnx import helper
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = _qonnx_cleanup(model)
+        found = find_preprocessing_chain(m)
+        if found is None:
+            return None, m
+        inp, chain, quant = found
+        used = {i for n in chain for i in n.input[1:] if i}
+        inits = [i for i in m.graph.initializer if i.name in used]
+        in_vi = [i for i in m.graph.input if i.name == inp]
+        out_vi = helper.make_tensor_value_info(quant.input[0], 1, m.get_tensor_shape(quant.input[0]))
+        g = helper.make_graph([n for n in chain], "preprocessing", in_vi, [out_vi], initializer=inits)
+        pre = ModelWrapper(helper.make_model(g, opset_imports=list(m.model.opset_import)))
+        pre.model.ir_version = m.model.ir_version
+        core = m.transform(StripPreprocessing())
+    return pre, core
+
+
+def clean_model(model, input_type: FixedType = DEFAULT_INPUT_TYPE, strip_preprocessing: bool = True):
+    """Canonical form of ``model`` (a new ModelWrapper; the argument is not modified)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model = _qonnx_cleanup(model)
+            if strip_preprocessing:
+                model = model.transform(StripPreprocessing())
+            model = model.transform(InsertInputQuant(input_type))
+            model = model.transform(InferShapes())
+            model = model.transform(RemoveUnusedTensors())
+            model = model.transform(SortGraph())
+            model = model.transform(GiveUniqueNodeNames())
+        except ModelError:
+            raise
+        except Exception as e:
+            raise ModelError(f"clean-up failed: {type(e).__name__}: {e}") from e
+    return model
