@@ -35,7 +35,7 @@ def stimulus(name: str, n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:
     return np.concatenate([fb.corner_inputs(name), fb.random_inputs(name, n, generator=g).numpy()])
 
 
-@pytest.mark.parametrize("name", ["jet_mlp"])
+@pytest.mark.parametrize("name", fb.ZOO_NAMES)
 def test_export_matches_brevitas(exported, name):
     model, path = exported(name)
     x = stimulus(name)

@@ -80,11 +80,12 @@ class ApproxSignFn(torch.autograd.Function):
 
 
 class PeriodicSquareFn(torch.autograd.Function):
-    """hwflow BiPer activation: +1 where ``(x mod P) < P/2``, else -1; backward
-    ``(2 pi / P) cos(2 pi x / P)``."""
+    """hwflow BiPer activation: +1 where ``(x mod P) < P/2``, else -1, ``P = 2**log2_period``;
+    backward ``(2 pi / P) cos(2 pi x / P)``; ONNX: the custom op ``BiPer``."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, period: float) -> Tensor:
+    def forward(ctx, x: Tensor, log2_period: int) -> Tensor:
+        period = float(2.0**log2_period)
         ctx.save_for_backward(x)
         ctx.period = period
         # remainder by a power of two is exact in float for values on a fixed-point grid
@@ -97,6 +98,12 @@ class PeriodicSquareFn(torch.autograd.Function):
         w = 2.0 * math.pi / ctx.period
         return grad * w * torch.cos(w * x), None
 
+    @staticmethod
+    def symbolic(g, x, log2_period: int):
+        out = g.op(f"{BIPER_DOMAIN}::BiPer", x, log2_period_i=int(log2_period))
+        out.setType(x.type())
+        return out
+
 
 def biper_sign(w: Tensor, w0: float = W0_DEFAULT) -> Tensor:
     return BiPerSignFn.apply(w, w0)
@@ -107,7 +114,7 @@ def approx_sign(x: Tensor) -> Tensor:
 
 
 def periodic_square(x: Tensor, log2_period: int) -> Tensor:
-    return PeriodicSquareFn.apply(x, float(2.0**log2_period))
+    return PeriodicSquareFn.apply(x, int(log2_period))
 
 
 # ------------------------------------------------------------------ Brevitas tensor quants
@@ -240,6 +247,10 @@ class ChannelScaleSign(nn.Module):
         self.channels = channels
         self.alpha = nn.Parameter(torch.ones(channels)) if scale else None
         self.bn = nn.BatchNorm1d(channels, eps=eps)
+        # the sign is a Brevitas binary quantizer so that it exports as QONNX BipolarQuant
+        from brevitas.nn import QuantIdentity
+
+        self.sign = QuantIdentity(act_quant=ApproxSignActQuant, return_quant_tensor=False)
         self.register_buffer("frozen_threshold", torch.zeros(0), persistent=False)
         self.register_buffer("frozen_direction", torch.zeros(0), persistent=False)
 
@@ -276,14 +287,13 @@ class ChannelScaleSign(nn.Module):
         s = getattr(s, "value", s)  # QuantTensor -> its dequantized value
         if self.training:
             z = s * self._view(self.alpha, s.dim()) if self.alpha is not None else s
-            z = self._bn(z)
-            return approx_sign(z)
+            return self.sign(self._bn(z))
         if self.frozen_threshold.numel():
             t, d = self.frozen_threshold, self.frozen_direction
         else:
             t, d = self.folded()
         # the exported graph computes exactly these two float32 operations, then BipolarQuant
-        return _sign01((s - self._view(t, s.dim())) * self._view(d, s.dim()))
+        return self.sign((s - self._view(t, s.dim())) * self._view(d, s.dim()))
 
     def _bn(self, z: Tensor) -> Tensor:
         if z.dim() == 2:
@@ -331,12 +341,7 @@ class BiPerAct(nn.Module):
 
     def forward(self, x) -> Tensor:
         self._check_quant_tensor(x)
-        x = getattr(x, "value", x)
-        if torch.onnx.is_in_onnx_export():
-            return torch.onnx.ops.symbolic(
-                f"{BIPER_DOMAIN}::BiPer", (x,), attrs={"log2_period": self.log2_period},
-                dtype=x.dtype, shape=x.shape, version=1)
-        return periodic_square(x, self.log2_period)
+        return periodic_square(getattr(x, "value", x), self.log2_period)
 
     def extra_repr(self) -> str:
         return f"log2_period={self.log2_period}"
