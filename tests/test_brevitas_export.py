@@ -31,8 +31,17 @@ def exported(tmp_path_factory):
 
 
 def stimulus(name: str, n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:
+    """Corners of the input quantizer's range, then random values over (and a little
+    beyond) that range -- on and off the grid, so the input quantizer is exercised too."""
     g = torch.Generator().manual_seed(seed)
     return np.concatenate([fb.corner_inputs(name), fb.random_inputs(name, n, generator=g).numpy()])
+
+
+def grid_stimulus(path, n: int = N_SAMPLES) -> np.ndarray:
+    """The IR's stimulus: corners first, then random values ON the input grid."""
+    from hwflow.ir import load_model, make_stimulus
+
+    return make_stimulus(load_model(str(path)), n=n, seed=1, corners=True).astype(np.float32)
 
 
 @pytest.mark.parametrize("name", fb.ZOO_NAMES)
@@ -42,6 +51,8 @@ def test_export_matches_brevitas(exported, name):
     res = fb.check_export(model, path, x)
     assert res["samples"] == N_SAMPLES + len(fb.corner_inputs(name))
     assert res["mismatches"] == 0
+    on_grid = grid_stimulus(path)
+    assert fb.check_export(model, path, on_grid)["mismatches"] == 0
     # the outputs are not trivially constant (a broken export could hide behind that)
     y = fb.torch_forward(model, x)
     assert np.unique(y.reshape(len(x), -1), axis=0).shape[0] > 10
