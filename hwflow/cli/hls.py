@@ -1,4 +1,4 @@
-"""`hwflow hls` (issue #5)."""
+"""`hwflow hls` (issue #5): hls4ml project + C-simulation check, vendor build when installed."""
 
 from __future__ import annotations
 
@@ -6,15 +6,52 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, not_built
+from hwflow.cli.common import cli_command, out
 
 
 @cli_command
 def hls(
     model: Path = typer.Argument(..., help="QONNX model"),
     output: Path = typer.Option(..., "-o", "--output", help="run directory"),
-    backend: str = typer.Option("Vitis", help="hls4ml backend"),
-    build: bool = typer.Option(False, help="run vendor HLS synthesis (needs vitis_hls/vivado)"),
+    backend: str = typer.Option("Vitis", help="hls4ml backend: Vitis, Vivado, VivadoAccelerator"),
+    io: str = typer.Option("parallel", "--io", help="parallel or stream (hls4ml io_parallel/io_stream)"),
+    strategy: str = typer.Option("Latency", help="Latency or Resource"),
+    reuse: int = typer.Option(1, "--reuse", help="reuse factor of every layer"),
+    layer_reuse: list[str] = typer.Option([], "--layer-reuse", help="NODE=N: reuse factor of one ONNX node"),
+    part: str = typer.Option(None, help="FPGA part (default: the backend's)"),
+    clock: float = typer.Option(5.0, "--clock", help="clock period in ns"),
+    samples: int = typer.Option(1000, help="random samples checked (corners are added)"),
+    seed: int = typer.Option(0, help="stimulus seed"),
+    build: bool = typer.Option(False, help="run vendor HLS synthesis (needs vitis_hls/vivado_hls)"),
+    cosim: bool = typer.Option(False, help="with --build: also C/RTL co-simulation"),
+    export: bool = typer.Option(False, help="with --build: also export the IP"),
+    vsynth: bool = typer.Option(False, help="with --build: also Vivado synthesis of the RTL"),
 ) -> None:
     """hls4ml project + C-simulation check against the reference."""
-    not_built("hls", 5)
+    from hwflow.backends.hls4ml import BuildSteps, HLSOptions, LayerOptions, run_hls
+    from hwflow.errors import ConfigError
+
+    if not model.is_file():
+        from hwflow.errors import InvalidModelFile
+
+        raise InvalidModelFile("model file not found", path=str(model))
+    layers = {}
+    for item in layer_reuse:
+        name, sep, value = item.partition("=")
+        if not sep or not value.isdigit():
+            raise ConfigError(f"--layer-reuse expects NODE=N, got {item!r}")
+        layers[name] = LayerOptions(reuse_factor=int(value))
+    opts = HLSOptions(backend=backend, io_type=io, strategy=strategy, reuse_factor=reuse, part=part,
+                      clock_period=clock, layers=layers)
+    steps = BuildSteps(cosim=cosim, export=export, vsynth=vsynth)
+    rec = run_hls(model, output, opts, samples=samples, seed=seed, build=build, build_steps=steps)
+    cs = rec["csim"]
+    out.print(f"hls4ml {rec['backend']} {rec['io_type']} project: {output / rec['project_dir']}")
+    out.print(f"C-sim compiled in {cs['compile_time_s']:.1f} s; {cs['samples']} samples, "
+              f"{cs['mismatches']} mismatches against the reference")
+    b = rec.get("build", {})
+    if b.get("status") == "complete":
+        lat = b.get("latency_cycles", {})
+        out.print(f"HLS synthesis: latency {lat.get('worst')} cycles, II {b.get('ii', {}).get('max')}, "
+                  f"resources {b.get('resources')}, estimated clock {b.get('estimated_clock_ns')} ns")
+    out.print(f"record: {output / 'hls.json'}")

@@ -1,0 +1,1 @@
+"""Backends: QONNX -> hardware descriptions (``hls4ml`` projects, ``rtl`` Verilog)."""
