@@ -44,6 +44,7 @@ class TensorInfo:
     bipolar: bool = False
     const: np.ndarray | None = None    # value, if the tensor is a constant
     absbound: float = 0.0              # bound on |partial sums| in LSB units (MACs)
+    raw_const: bool = False            # a model initializer with non-integer values (not from a quantizer)
     notes: list = field(default_factory=list)
 
     def fixed_type(self) -> FixedType:
@@ -110,7 +111,9 @@ class GraphAnalysis:
         self.opset = {o.domain: o.version for o in model.model.opset_import}.get("", 13)
         init_names = {i.name for i in self.graph.initializer}
         for init in self.graph.initializer:
-            self.info[init.name] = const_info(numpy_helper.to_array(init))
+            inf = const_info(numpy_helper.to_array(init))
+            inf.raw_const = inf.is_float or inf.frac > 0
+            self.info[init.name] = inf
         for inp in self.graph.input:
             if inp.name in init_names:
                 continue
@@ -251,6 +254,10 @@ class GraphAnalysis:
         return [inf]
 
     def _op_BiPer(self, node, ins, a):
+        x, k = ins[0], int(a.get("log2_period", 0))
+        if not x.is_float and x.scale == 1.0 and k + x.frac < 1:
+            raise ModelError(f"BiPer log2_period={k} on a tensor with {x.frac} fractional bits: "
+                             f"half a period is below one LSB (need log2_period + frac >= 1)", node=node.name)
         shp = self._shape(node.output[0])
         return [TensorInfo(lo=np.full(shp, -1.0), hi=np.full(shp, 1.0), frac=0, bipolar=True)]
 
@@ -289,7 +296,18 @@ class GraphAnalysis:
         if not self._grid_check(node, ins):
             return self._float(node)
         ylo, yhi = (y.lo, y.hi) if sign > 0 else (-y.hi, -y.lo)
-        return [TensorInfo(lo=x.lo + ylo, hi=x.hi + yhi, frac=max(x.frac, y.frac))]
+        return [self._raw_const_guard(node, ins, TensorInfo(lo=x.lo + ylo, hi=x.hi + yhi, frac=max(x.frac, y.frac)))]
+
+    def _raw_const_guard(self, node, ins, out):
+        """An op with a raw float constant (a normalisation, a BN tail) whose exact result
+        needs more than 24 significant bits is rounded by onnxruntime's float32: such a
+        tensor is float, not fixed point (this is float post-processing, not hardware)."""
+        if any(x is not None and x.raw_const for x in ins):
+            ft = out.fixed_type()
+            if max(abs(ft.int_min), abs(ft.int_max)) >= 2 ** EXACT_BITS_F32:
+                out.is_float = True
+                out.notes.append("raw float constant; exact result wider than float32")
+        return out
 
     def _op_Sub(self, node, ins, a):
         return self._op_Add(node, ins, a, sign=-1.0)
@@ -300,7 +318,7 @@ class GraphAnalysis:
             return self._float(node)
         c = np.stack(np.broadcast_arrays(x.lo * y.lo, x.lo * y.hi, x.hi * y.lo, x.hi * y.hi))
         c = np.nan_to_num(c, nan=0.0)
-        return [TensorInfo(lo=c.min(axis=0), hi=c.max(axis=0), frac=x.frac + y.frac)]
+        return [self._raw_const_guard(node, ins, TensorInfo(lo=c.min(axis=0), hi=c.max(axis=0), frac=x.frac + y.frac))]
 
     def _op_Div(self, node, ins, a):
         x, y = ins

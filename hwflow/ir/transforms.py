@@ -96,7 +96,12 @@ class StripPreprocessing(Transformation):
         vi = [v for v in model.graph.value_info if v.name == new_in]
         for v in vi:
             model.graph.value_info.remove(v)
-        model.graph.input.insert(0, helper.make_tensor_value_info(new_in, TensorProto.FLOAT, shape))
+        # the cut tensor takes the old input's name (users know the model by it)
+        for n in model.graph.node:
+            for k, i in enumerate(n.input):
+                if i == new_in:
+                    n.input[k] = inp
+        model.graph.input.insert(0, helper.make_tensor_value_info(inp, TensorProto.FLOAT, shape))
         model.set_metadata_prop("hwflow.preprocessing", json.dumps({"input": inp, "chain": desc}))
         return model, False
 
