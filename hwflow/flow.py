@@ -59,11 +59,16 @@ def _dump(model) -> dict:
 
 
 def _train(ctx: FlowContext) -> dict:
-    from hwflow.train import train_model
-
     spec = ctx.cfg.model
     if spec.zoo is None:  # an external file: "training" is importing it
         return _import_external(ctx)
+    if not ctx.cfg.train.enabled:  # the zoo model as initialised, exported without training
+        from hwflow.frontends import export_zoo_model
+
+        export_zoo_model(spec.zoo, spec.framework, ctx.model_onnx, seed=ctx.cfg.train.seed)
+        return {"trained": False}
+    from hwflow.train import train_model
+
     result = train_model(spec.zoo, spec.framework, ctx.run_dir, epochs=ctx.cfg.train.epochs,
                          seed=ctx.cfg.train.seed)
     if not ctx.model_onnx.exists():
@@ -87,20 +92,20 @@ def _import_external(ctx: FlowContext) -> dict:
 
 
 def _ir(ctx: FlowContext) -> dict:
-    from hwflow.ir import clean_model, infer_fixed_point, load_model
-    from hwflow.ir.analysis import write_ir_json
+    from hwflow.ir import clean_model, infer_fixed_point, load_model, write_ir_json
 
     model = clean_model(load_model(ctx.model_onnx))
-    write_ir_json(model, ctx.path("ir.json"), infer_fixed_point(model))
+    write_ir_json(model, ctx.model_onnx, infer_fixed_point(model))
     return {"ir": "ir.json"}
 
 
 def _hls(ctx: FlowContext) -> dict:
     from hwflow.backends.hls4ml import run_hls
+    from hwflow.backends.hls4ml.options import HLSOptions
 
     h = ctx.cfg.hls
-    return run_hls(ctx.model_onnx, ctx.path("hls"), backend=h.backend, io_type=f"io_{h.io}",
-                   reuse_factor=h.reuse, samples=h.samples, build=h.build)
+    options = HLSOptions(backend=h.backend, io_type=h.io, reuse_factor=h.reuse)
+    return run_hls(ctx.model_onnx, ctx.run_dir, options=options, samples=h.samples, build=h.build)
 
 
 def _rtl(ctx: FlowContext) -> dict:
