@@ -58,6 +58,7 @@ def split_preprocessing(model):
         g = helper.make_graph([n for n in chain], "preprocessing", in_vi, [out_vi], initializer=inits)
         pre = ModelWrapper(helper.make_model(g, opset_imports=list(m.model.opset_import)))
         pre.model.ir_version = m.model.ir_version
+        pre = pre.transform(InferShapes())
         core = m.transform(StripPreprocessing())
     return pre, core
 
