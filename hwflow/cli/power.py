@@ -1,4 +1,4 @@
-"""`hwflow profile` (issue #8)."""
+"""`hwflow profile` (issue #8): a thin layer over :func:`hwflow.power.profile`."""
 
 from __future__ import annotations
 
@@ -6,14 +6,26 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, not_built
+from hwflow.cli.common import cli_command, out
 
 
 @cli_command
 def profile(
     run: Path = typer.Argument(..., help="run directory with rtl.json"),
     target: str = typer.Option("asic-osu018", help="asic-osu018 | ecp5 | ice40"),
-    clock: str = typer.Option("40MHz", help="clock frequency"),
+    clock: str = typer.Option("40MHz", help="clock frequency (40MHz) or period (25ns)"),
+    data: str = typer.Option(None, help="model inputs as .npy (real values), or 'zeros'"),
+    dataset: str = typer.Option(None, help="drive the simulation with this dataset's test split (hgcal, jets, digits)"),
+    samples: int = typer.Option(200, help="samples streamed through the gate-level simulation"),
+    seed: int = typer.Option(0, help="seed of the random stimulus when no data is given"),
 ) -> None:
     """Area, power and energy per inference."""
-    not_built("profile", 8)
+    from hwflow.power import profile as run_profile
+
+    r = run_profile(run, target=target, clock_mhz=clock, samples=samples, data=data, dataset=dataset, seed=seed)
+    kind = "ESTIMATE " if r.get("estimate") else ""
+    area = f"{r['area_um2']:.0f} um^2" if "area_um2" in r else \
+        ", ".join(f"{k} {v}" for k, v in r.get("resources", {}).items())
+    out.print(f"{r['target']} @ {r['clock_mhz']:g} MHz: {area}; {kind}power {r['total_power_mw']:.4g} mW; "
+              f"energy/inference {r['energy_per_inference_nj']:.4g} nJ; "
+              f"Fmax {r['fmax_mhz'] if r.get('fmax_mhz') is not None else 'n/a'} MHz -> {run / 'profile.json'}")

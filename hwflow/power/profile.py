@@ -1,0 +1,72 @@
+"""``hwflow profile``: area, power and energy per inference of a run directory's design."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.artifacts import stage, write_json
+from hwflow.errors import ConfigError
+from hwflow.power.data import load_stimulus
+from hwflow.power.design import load_design
+
+ASIC_TARGETS = ("asic-osu018",)
+FPGA_TARGETS = ("ecp5", "ice40")
+TARGETS = ASIC_TARGETS + FPGA_TARGETS
+
+
+def parse_clock(text: str | float) -> float:
+    """'40MHz' / '40 MHz' / '1.5GHz' / '25ns' / 40 -> MHz."""
+    if isinstance(text, (int, float)):
+        mhz = float(text)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(ghz|mhz|khz|hz|ns|us)?\s*", text, re.I)
+        if not m:
+            raise ConfigError(f"clock {text!r}: give a frequency like 40MHz or a period like 25ns")
+        v, unit = float(m.group(1)), (m.group(2) or "mhz").lower()
+        mhz = {"ghz": v * 1e3, "mhz": v, "khz": v * 1e-3, "hz": v * 1e-6,
+               "ns": 1e3 / v if v else 0.0, "us": 1.0 / v if v else 0.0}[unit]
+    if not mhz > 0:
+        raise ConfigError(f"clock must be positive, got {text!r}")
+    return mhz
+
+
+def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float | str = 40.0, samples: int = 200,
+            data: str | Path | np.ndarray | None = None, dataset: str | None = None, seed: int = 0,
+            check_rtl: bool = True, plots: bool = True) -> dict:
+    """Profile the design of ``run_dir/rtl.json`` on ``target``; writes ``profile.json``
+    (a ``profile`` stage record) and ``profile/<target>/`` with netlist, reports and plots."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown profile target {target!r}; valid: {', '.join(TARGETS)}")
+    run_dir = Path(run_dir)
+    clock = parse_clock(clock_mhz)
+    design = load_design(run_dir)
+    params = {"target": target, "clock_mhz": clock, "samples": samples, "seed": seed,
+              "data": data if isinstance(data, (str, Path)) or data is None else "array",
+              "dataset": dataset}
+    inputs = {"rtl": design.rtl_json, **{f"verilog_{i}": f for i, f in enumerate(design.files)}}
+    work = run_dir / "profile" / target
+    with stage(run_dir, "profile", inputs=inputs, params=params) as st:
+        stim = load_stimulus(design.input, samples, data=data, dataset=dataset, seed=seed)
+        if target in ASIC_TARGETS:
+            from hwflow.power.asic import profile_asic
+
+            result = profile_asic(design, stim, clock, work, library=target.split("-", 1)[1], check_rtl=check_rtl)
+            from hwflow.tools import OpenSTA, Verilator, Yosys
+
+            st.tools = {t.name: t.version() for t in (Yosys(), Verilator(), OpenSTA())}
+        else:
+            from hwflow.power.fpga import profile_fpga
+
+            result = profile_fpga(design, stim, clock, work, family=target)
+        if plots:
+            from hwflow.power.plots import area_breakdown, power_breakdown
+
+            result["plots"] = [str(st.output(power_breakdown(result, work / "power_breakdown.png")))]
+            if "area_um2" in result:
+                result["plots"].append(str(st.output(area_breakdown(result, work / "area_by_module.png"))))
+        st.output(write_json(work / f"profile_{target}.json", result))
+        st.result.update(result)
+    return result
