@@ -205,6 +205,11 @@ class _Graph:
         self.inits: list[onnx.TensorProto] = []
         self.used: set[str] = set()
         self.datatypes: dict[str, str] = {}
+        self.bipolar_derived: set[str] = set()  # e.g. max-pooled bipolar tensors
+
+    def is_bipolar(self, name: str | None) -> bool:
+        return name is not None and (self.datatypes.get(name) == "BIPOLAR"
+                                     or name in self.bipolar_derived)
 
     def fresh(self, base: str) -> str:
         from hwflow.artifacts import sanitize_identifier
@@ -614,6 +619,7 @@ def _reshape(g: _Graph, layer, x: _Tensor, base: str) -> _Tensor:
     raise UnsupportedOp(f"reshape {x.keras_shape} -> {target}", node=layer.name)
 
 
+_BIPOLAR_PRESERVING = {"MaxPooling2D", "Flatten", "Reshape", "Dropout", "InputLayer"}
 _SKIP = {"InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise", "ActivityRegularization"}
 
 
@@ -697,7 +703,8 @@ def _model_nodes(model) -> list:
     return nodes
 
 
-def _fold_binary_scale(g: _Graph, layers: list, i: int, x: _Tensor) -> tuple[_Tensor, int]:
+def _fold_binary_scale(g: _Graph, layers: list, i: int, x: _Tensor,
+                       layer_inputs: dict[str, str]) -> tuple[_Tensor, int]:
     """BinaryScale(alpha > 0, beta) followed by a sign activation: sign(alpha*y + beta) is a
     per-channel integer threshold on the integer accumulator y (exact; see biper_keras)."""
     from hwflow.quant import biper_keras
@@ -711,7 +718,7 @@ def _fold_binary_scale(g: _Graph, layers: list, i: int, x: _Tensor) -> tuple[_Te
         raise UnsupportedOp("BinaryScale must be followed by a binary activation",
                             node=layer.name)
     bound = biper_keras.accumulator_bound(layers[i - 1]) if i > 0 else None
-    if bound is None:
+    if bound is None or not g.is_bipolar(layer_inputs.get(layers[i - 1].name)):
         raise UnsupportedOp("BinaryScale must follow a binary-weight layer with binary inputs",
                             node=layer.name)
     thr = layer.integer_thresholds(bound)  # y >= thr  <=>  alpha*y + beta >= 0 (float32)
@@ -741,13 +748,18 @@ def export_keras_model(model, out_path: str | Path | None = None, *, name: str |
     onnx_in = (1,) + ((in_shape[2], in_shape[0], in_shape[1]) if len(in_shape) == 3 else in_shape)
     x = _Tensor(in_name, in_shape)
     layers = _layer_sequence(model)
+    layer_inputs: dict[str, str] = {}
     i = 0
     while i < len(layers):
         layer = layers[i]
         if isinstance(layer, biper_keras.BinaryScale):
-            x, i = _fold_binary_scale(g, layers, i, x)
+            x, i = _fold_binary_scale(g, layers, i, x, layer_inputs)
             continue
-        x = _convert_layer(g, layer, x)
+        layer_inputs[layer.name] = x.name
+        y = _convert_layer(g, layer, x)
+        if g.is_bipolar(x.name) and type(layer).__name__ in _BIPOLAR_PRESERVING:
+            g.bipolar_derived.add(y.name)
+        x = y
         i += 1
     x = _need_flat(g, x, "output")
     out_shape = (1,) + ((x.keras_shape[2], x.keras_shape[0], x.keras_shape[1])

@@ -1,0 +1,97 @@
+"""BiPer binary CNN on the 8x8 digits, QKeras.
+
+Hidden layers binary (weights and activations), first and last layer at 8 bits, as in
+the BiPer paper:
+
+  QActivation quantized_bits(5, 1, keep_negative=False)    input (k/16 pixels, exact)
+  QConv2D 32 3x3 same, 8-bit weights/biases                first layer, higher precision
+  QActivation ApproxSign                                    -> +-1
+  QConv2D 32 3x3 same, BiPerWeight(w0), no bias             binary x binary -> integer
+  BinaryScale (per-channel alpha > 0, beta)                 folded into the next threshold
+  QActivation ApproxSign, MaxPooling 2x2                    -> 4x4x32 +-1
+  QConv2D 64 3x3 same, BiPerWeight(w0), no bias
+  BinaryScale, QActivation ApproxSign, MaxPooling 2x2       -> 2x2x64 +-1
+  Flatten -> QDense 10, 8-bit weights/biases                last layer, higher precision
+
+``build(seed, mode=...)`` builds the same architecture for the benchmark
+(``scripts/bench_digits.py``): ``biper`` (BiPer weights, ApproxSign activations; stage 2
+= binarized, stage 1 = real-valued sin(w0*w) weights), ``sign`` (plain sign + clipped
+straight-through estimator for weights and activations), ``int8`` (8-bit weights,
+``quantized_relu(8, 2)`` activations) and ``float`` (no quantizers in the hidden layers,
+ReLU). Only ``biper`` and ``sign`` are zoo (hardware) models.
+"""
+
+from __future__ import annotations
+
+from hwflow.quant import keras_env
+
+tf, keras = keras_env()
+from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu  # noqa: E402
+
+from hwflow.quant.biper_keras import (  # noqa: E402
+    DEFAULT_W0,
+    ApproxSign,
+    BinaryScale,
+    BiPerWeight,
+    SignSTE,
+)
+
+DATASET = "digits"
+TASK = "classify"
+INPUT_SHAPE = (8, 8, 1)
+DEFAULT_EPOCHS = 30
+# two-stage BiPer schedule: fraction of the epochs spent in stage 1 (sin weights)
+TRAIN = {"batch_size": 64, "lr": 3e-3, "biper_stage1_fraction": 0.5}
+MODES = ("biper", "sign", "int8", "float")
+HIDDEN = (32, 64)
+
+
+def _hidden_weight(mode: str, w0: float, stage: int):
+    if mode == "biper":
+        return BiPerWeight(w0=w0, binarize=stage == 2)
+    if mode == "sign":
+        return SignSTE(clip=1.0)
+    if mode == "int8":
+        return quantized_bits(8, 0, alpha=1)
+    return None
+
+
+def _hidden_act(mode: str, name: str):
+    if mode == "biper":
+        return QActivation(ApproxSign(), name=name)
+    if mode == "sign":
+        return QActivation(SignSTE(clip=1.0), name=name)
+    if mode == "int8":
+        return QActivation(quantized_relu(8, 2), name=name)
+    return keras.layers.Activation("relu", name=name)
+
+
+def build(seed: int = 0, mode: str = "biper", w0: float = DEFAULT_W0, stage: int = 2
+          ) -> "keras.Model":
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    keras.utils.set_random_seed(seed)
+    x_in = keras.Input(INPUT_SHAPE, name="input")
+    h = QActivation(quantized_bits(5, 1, keep_negative=False, alpha=1), name="input_quant")(x_in)
+    h = QConv2D(HIDDEN[0], 3, padding="same", kernel_quantizer=quantized_bits(8, 0, alpha=1),
+                bias_quantizer=quantized_bits(8, 3, alpha=1), name="conv1")(h)
+    h = _hidden_act(mode, "act1")(h)
+    for i, c in enumerate((HIDDEN[0], HIDDEN[1])):
+        # latent weights: small uniform, so sin(w0 * w) starts in its linear region
+        init = keras.initializers.RandomUniform(-0.05, 0.05) if mode == "biper" else "glorot_uniform"
+        h = QConv2D(c, 3, padding="same", use_bias=False, kernel_initializer=init,
+                    kernel_quantizer=_hidden_weight(mode, w0, stage), name=f"bconv{i + 1}")(h)
+        h = BinaryScale(name=f"scale{i + 1}")(h)
+        h = _hidden_act(mode, f"bact{i + 1}")(h)
+        h = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    h = QDense(10, kernel_quantizer=quantized_bits(8, 0, alpha=1),
+               bias_quantizer=quantized_bits(8, 3, alpha=1), name="fc")(h)
+    return keras.Model(x_in, h, name=f"bnn_{mode}")
+
+
+def build_sign(seed: int = 0) -> "keras.Model":
+    return build(seed, mode="sign")
+
+
+ZOO = {"biper_bnn": build}
