@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwflow.backends.hls4ml.convert import Converted
-from hwflow.backends.hls4ml.prepare import PreparedModel, as_array
+from hwflow.backends.hls4ml.prepare import PreparedModel, TensorRef, as_array, to_layout
 from hwflow.errors import ToolFailed
 
 
@@ -167,23 +167,28 @@ def trace(conv: Converted, prepared: PreparedModel, x_one) -> dict[str, np.ndarr
 
 
 def reference_outputs(prepared: PreparedModel, x) -> tuple[list[np.ndarray], dict]:
-    """Reference outputs of the prepared graph (and every tensor, for locating mismatches)."""
+    """Reference outputs in the hls4ml graph's layout (and every tensor, for locating mismatches)."""
     from hwflow.ir import ReferenceExecutor
 
-    ex = ReferenceExecutor(prepared.model)
-    allt = ex.run(x, intermediate=True)
-    outs = [np.asarray(allt[o.name], dtype=np.float64) for o in prepared.model.graph.output]
-    return [o.reshape(len(o), -1) for o in outs], allt
+    allt = ReferenceExecutor(prepared.ref_model).run(x, intermediate=True)
+    outs = []
+    for ob, oa in zip(prepared.model.graph.output, prepared.ref_model.graph.output):
+        ref = prepared.ref(ob.name) or TensorRef(oa.name)
+        v = to_layout(np.asarray(allt[oa.name], dtype=np.float64), ref)
+        outs.append(v.reshape(len(v), -1))
+    return outs, allt
 
 
-def check_preparation(prepared: PreparedModel, x, ref_outs: list[np.ndarray]) -> None:
+def check_preparation(prepared: PreparedModel, x) -> None:
     """The hls4ml rewrites (Gemm->MatMul, channels-last, cut float outputs) kept the values."""
     from hwflow.errors import MismatchError
     from hwflow.ir import ReferenceExecutor
 
     allt = ReferenceExecutor(prepared.source).run(x, intermediate=True)
-    for name, ref in zip(prepared.source_outputs, ref_outs):
-        src = np.asarray(allt[name], dtype=np.float64).reshape(len(ref), -1)
+    after = ReferenceExecutor(prepared.ref_model).run(x, intermediate=True)
+    for name, oa in zip(prepared.source_outputs, prepared.ref_model.graph.output):
+        src = np.asarray(allt[name], dtype=np.float64)
+        ref = np.asarray(after[oa.name], dtype=np.float64)
         if src.shape != ref.shape or not np.array_equal(src, ref):
             raise MismatchError(f"preparing the graph for hls4ml changed tensor {name!r} (reference before/after)")
 
@@ -195,10 +200,11 @@ def locate_mismatch(conv: Converted, prepared: PreparedModel, x, sample: int, re
     traced = trace(conv, prepared, x_one)
     tensors = {p.layer: p.tensor for p in conv.precisions}
     for layer in conv.hmodel.get_layers():
-        tensor = tensors.get(layer.name)
-        if layer.name not in traced or tensor not in ref_all:
+        tref = prepared.ref(tensors.get(layer.name))
+        if layer.name not in traced or tref is None or not tref.comparable or tref.name not in ref_all:
             continue
-        ref = np.asarray(ref_all[tensor], dtype=np.float64)[sample].ravel()
+        tensor = tref.name
+        ref = to_layout(np.asarray(ref_all[tensor], dtype=np.float64)[sample:sample + 1], tref).ravel()
         got = traced[layer.name]
         if _is_binary(layer.get_output_variable()):
             got = 2 * got - 1
@@ -217,7 +223,7 @@ def run_check(conv: Converted, prepared: PreparedModel, x, compile_time_s: float
     got = predict(conv, prepared, x)
     ref, ref_all = reference_outputs(prepared, x)
     run_time = time.perf_counter() - t0
-    check_preparation(prepared, x, ref)
+    check_preparation(prepared, x)
     n = got[0].shape[0]
     bad = np.zeros(n, dtype=bool)
     for g, r in zip(got, ref):

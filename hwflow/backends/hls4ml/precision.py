@@ -198,11 +198,12 @@ class PrecisionSetter:
 
     def __init__(self, hmodel, prepared, names: dict[str, str]):
         self.hmodel = hmodel
+        self.prepared = prepared
         self.model = prepared.model
         self.types = prepared.types
         self.names = names
         self.records: list[LayerPrecision] = []
-        self.set_types: list = []            # the NamedType objects whose precision hwflow set
+        self.set_types: list = []            # (layer, kind, key): the types whose precision hwflow set
         self.hls_vars = {names.get(o, o) for layer in hmodel.get_layers() for o in layer.outputs}
         self._consts: dict | None = None
 
@@ -254,13 +255,17 @@ class PrecisionSetter:
         return False
 
     def const(self, tensor: str) -> np.ndarray:
-        """Value of a constant ONNX tensor (initializer, or Quant of one)."""
+        """Value of a constant ONNX tensor (initializer, or Quant of one), in this graph's layout."""
         init = self.model.get_initializer(tensor)
         if init is not None:
             return np.asarray(init, dtype=np.float64)
+        ref = self.prepared.ref(tensor)
+        if ref is None:
+            raise ModelError(f"no reference value for constant tensor {tensor!r}")
         if self._consts is None:
-            self._consts = _constant_tensors(self.model)
-        return np.asarray(self._consts[tensor], dtype=np.float64)
+            self._consts = _constant_tensors(self.prepared.ref_model)
+        v = np.asarray(self._consts[ref.name], dtype=np.float64)
+        return np.transpose(v, ref.perm) if ref.perm and v.ndim == len(ref.perm) else v
 
     def _set_type(self, layer, rec: LayerPrecision, type_name: str, precision) -> None:
         if layer.types[type_name].name == "model_default_t":
@@ -269,12 +274,12 @@ class PrecisionSetter:
 
             layer.set_attr(type_name, NamedType(f"{layer.name}_{type_name}", precision))
         layer.types[type_name].precision = precision
-        self.set_types.append(layer.types[type_name])
+        self.set_types.append((layer, "type", type_name))
         w = type_name.removesuffix("_t")
         if w != type_name and w in layer.weights and hasattr(layer.weights[w], "update_precision"):
             layer.weights[w].type = layer.types[type_name]
             layer.weights[w].update_precision(precision)
-            self.set_types.append(layer.weights[w].type)
+            self.set_types.append((layer, "weight", w))
         rec.types[type_name] = str(precision)
 
     def _set_result(self, layer, rec: LayerPrecision, t) -> None:
@@ -289,7 +294,7 @@ class PrecisionSetter:
         else:
             p = exact_precision(t)
         layer.get_output_variable().type.precision = p
-        self.set_types.append(layer.get_output_variable().type)
+        self.set_types.append((layer, "output", None))
         rec.types["result_t"] = str(p)
 
     def _unused(self, layer, rec, *type_names: str) -> None:
@@ -322,7 +327,7 @@ class PrecisionSetter:
             # the input receives -1/+1 as numbers; the quantizer after it makes hls4ml's 0/1 bits
             p = _hls_types().IntegerPrecisionType(width=2, signed=True)
             layer.get_output_variable().type.precision = p
-            self.set_types.append(layer.get_output_variable().type)
+            self.set_types.append((layer, "output", None))
             rec.types["result_t"] = str(p)
             rec.notes.append("bipolar input carried as the integers -1/+1")
             return
@@ -402,7 +407,7 @@ class PrecisionSetter:
         self._set_type(layer, rec, "threshold_t", p_thr)
         self._set_type(layer, rec, "accum_t", p_thr)
         rec.types["result_t"] = str(layer.get_output_variable().type.precision)
-        self.set_types.append(layer.get_output_variable().type)
+        self.set_types.append((layer, "output", None))
         rec.notes.append("thresholds = ceil(-bias) on the input grid (BipolarQuant: x + b >= 0 -> +1)")
 
     def _bnqt_tensor(self, layer) -> str:
@@ -457,13 +462,23 @@ def _constant_tensors(model) -> dict:
 def expected_typedefs(set_types: list) -> dict[str, str]:
     """typedef name -> C++ type of every type hwflow set, as hls4ml will write it.
 
-    hls4ml converts types in place (and may rename them, e.g. the output's to ``result_t``),
-    so the objects are read at the end, after the writer flow.
+    hls4ml converts and renames types after we set them (streams pack them into
+    ``nnet::array``, the output's becomes ``result_t``), so they are looked up at the end.
     """
+    import re
+
     out: dict[str, str] = {}
-    for t in set_types:
-        if hasattr(t.precision, "definition_cpp"):
-            out[t.name] = t.precision.definition_cpp().replace(" ", "")
+    for layer, kind, key in set_types:
+        if kind == "type":
+            t = layer.types[key]
+        elif kind == "weight":
+            t = layer.weights[key].type
+        else:
+            t = layer.get_output_variable().type
+        if hasattr(t, "definition_cpp"):
+            m = re.match(r"\s*typedef\s+(.+?)\s+(\w+)\s*;", t.definition_cpp(), re.S)
+            if m:
+                out[m.group(2)] = m.group(1).replace(" ", "")
     return out
 
 

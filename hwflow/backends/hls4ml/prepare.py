@@ -1,17 +1,24 @@
 """QONNX (cleaned by the IR) -> the graph hls4ml is given, plus the facts needed to check it.
 
-hls4ml reads QONNX itself (``convert_from_onnx_model``) but expects ``Gemm`` as ``MatMul`` +
-``Add`` and convolutions channels-last, the preparation hls4ml's own QONNX tests apply. Float
-operators at the end of the graph (``Softmax``, ``Sigmoid``: the IR types them ``is_float``)
-have no fixed-point result to be bit-exact with; they are cut off, the hardware output is
-their fixed-point input, and the cut is recorded. A float operator anywhere else is rejected.
+Steps, each checked by running the reference before and after (``csim.check_preparation``):
 
-The reference executor and the type inference then run on exactly the graph hls4ml sees, so
-every hls4ml layer's output tensor has an IR type under the same name.
+1. float operators at the end of the graph (``Softmax``, ``Sigmoid``: the IR types them
+   ``is_float``) are cut off: they have no fixed-point result to be bit-exact with; the
+   hardware output is their fixed-point input, and the cut is recorded;
+2. float affine chains in front of a ``BipolarQuant`` become exact thresholds
+   (``rewrite.fold_float_thresholds``); any other float operator is rejected by name;
+3. ``Gemm`` -> ``MatMul`` + ``Add`` (hls4ml's QONNX preparation) -> graph ``A``, on which
+   the IR infers types and the reference runs;
+4. graphs with convolutions are converted channels-last (hls4ml requires it) -> graph
+   ``B``, what hls4ml reads. qonnx renames tensors on the way, but keeps node names, so each
+   tensor of ``B`` is mapped to the tensor of ``A`` holding the same values (possibly
+   transposed); its IR type is that tensor's (a type describes a set of values, the layout
+   does not change it).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,50 +26,67 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from hwflow.errors import UnsupportedOp
 
-# Ops hls4ml 1.3 parses from ONNX (its handlers) plus the ones our extensions add; anything
-# else is reported by name before hls4ml's bare ``Exception`` could be.
 SPATIAL_OPS = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
+FLOAT_HINTS = {
+    "BatchNormalization": "a float batch norm before a multi-bit Quant would need folding into integer "
+                          "thresholds (a MultiThreshold evaluated on the input's integer range); hls4ml 1.3 has "
+                          "no multi-bit threshold layer",
+    "Div": "division by a non-power-of-two constant has no exact fixed-point result",
+    "Sub": "a float offset is exact only when it feeds a sign test (BipolarQuant), which hwflow folds",
+    "Mul": "a non-power-of-two scale needs the exact product carried through the next quantizer",
+}
+
+
+@dataclass
+class TensorRef:
+    """Where a tensor of the hls4ml graph lives in the reference graph."""
+
+    name: str                      # tensor of ``ref_model``
+    perm: tuple | None = None      # axes to transpose the reference value into this layout
+    comparable: bool = True        # element-wise comparable (False: same values, other order)
 
 
 @dataclass
 class PreparedModel:
-    """The graph handed to hls4ml and what the check needs about it."""
-
-    model: ModelWrapper                 # what hls4ml converts (and the reference runs)
+    model: ModelWrapper                 # what hls4ml converts (graph B)
+    ref_model: ModelWrapper             # the reference runs on it (graph A)
     source: ModelWrapper                # the IR-cleaned model (stimulus comes from it)
-    types: dict                         # tensor name -> FixedType, for ``model``
-    stripped_ops: list[str] = field(default_factory=list)   # float ops cut off the output
-    source_outputs: list[str] = field(default_factory=list)  # ``source`` tensors = hw outputs
+    types: dict                         # tensor of ``model`` -> FixedType
+    tensor_map: dict[str, TensorRef]    # tensor of ``model`` -> tensor of ``ref_model``
+    stripped_ops: list[str] = field(default_factory=list)
+    folded: list[str] = field(default_factory=list)
+    source_outputs: list[str] = field(default_factory=list)
     channels_last: bool = False
+
+    def ref(self, tensor: str) -> TensorRef | None:
+        return self.tensor_map.get(tensor)
 
 
 def _consumers(model: ModelWrapper, tensor: str) -> list:
     return [n for n in model.graph.node if tensor in n.input]
 
 
-def strip_float_outputs(model: ModelWrapper, types: dict) -> tuple[ModelWrapper, list[str], list[str]]:
-    """Cut float-typed operators off the end of the graph.
+def _is_float(t) -> bool:
+    return t is not None and getattr(t, "is_float", False)
 
-    Returns the model, the names of the cut nodes and the new graph outputs. Raises
-    ``UnsupportedOp`` for a float operator whose output feeds fixed-point hardware.
-    """
+
+def strip_float_outputs(model: ModelWrapper, types: dict) -> tuple[list[str], list[str]]:
+    """Cut single-input float operators whose input is fixed point off the graph's end."""
     from onnx import helper
 
     stripped: list[str] = []
     changed = True
     while changed:
         changed = False
-        outs = [o.name for o in model.graph.output]
-        for i, out in enumerate(outs):
+        for i, out in enumerate([o.name for o in model.graph.output]):
             node = model.find_producer(out)
-            if node is None or not _is_float(types.get(out)):
+            if node is None or not _is_float(types.get(out)) or _consumers(model, out):
                 continue
-            if len(node.input) != 1 or _consumers(model, out):
-                raise UnsupportedOp(f"float operator {node.op_type} cannot be cut off the output", node=node.name)
+            if len(node.input) != 1 or _is_float(types.get(node.input[0])):
+                continue
             src = node.input[0]
             if model.find_producer(src) is None:
-                raise UnsupportedOp("the graph computes nothing in fixed point before this float operator",
-                                    node=node.name)
+                continue
             shape = model.get_tensor_shape(src)
             for vi in [v for v in model.graph.value_info if v.name == src]:
                 model.graph.value_info.remove(vi)
@@ -72,43 +96,96 @@ def strip_float_outputs(model: ModelWrapper, types: dict) -> tuple[ModelWrapper,
             stripped.append(f"{node.op_type} {node.name}")
             changed = True
             break
-    for node in model.graph.node:
-        for t in node.output:
-            if _is_float(types.get(t)):
-                raise UnsupportedOp(
-                    f"{node.op_type} computes in floating point inside the graph; hls4ml hardware of it "
-                    "cannot be bit-exact", node=node.name)
-    return model, stripped, [o.name for o in model.graph.output]
+    return stripped, [o.name for o in model.graph.output]
 
 
-def _is_float(t) -> bool:
-    return t is not None and getattr(t, "is_float", False)
+def reject_float_nodes(model: ModelWrapper, types: dict) -> None:
+    for node in model.graph.node:  # topological order: the first float node is the cause
+        if any(_is_float(types.get(t)) for t in node.output):
+            hint = FLOAT_HINTS.get(node.op_type, "")
+            raise UnsupportedOp(
+                f"{node.op_type} computes in floating point; its hls4ml hardware cannot be bit-exact with the "
+                f"reference" + (f" ({hint})" if hint else ""), node=node.name)
+
+
+def _perm(shape_a, shape_b) -> tuple | None | bool:
+    """Axes taking A's layout to B's (None: same), or False when they are not a transpose."""
+    a, b = list(shape_a or []), list(shape_b or [])
+    if a == b:
+        return None
+    if len(a) == 4 and b == [a[0], a[2], a[3], a[1]]:
+        return (0, 2, 3, 1)
+    if len(a) == 3 and b == [a[0], a[2], a[1]]:
+        return (0, 2, 1)
+    return False
+
+
+def map_tensors(a: ModelWrapper, b: ModelWrapper) -> dict[str, TensorRef]:
+    """Tensor of B -> tensor of A with the same values, through node names (qonnx keeps them)."""
+    a_nodes = {n.name: n for n in a.graph.node if n.name}
+    tmap: dict[str, TensorRef] = {}
+    for inp in b.graph.input:
+        if any(i.name == inp.name for i in a.graph.input):
+            tmap[inp.name] = TensorRef(inp.name)
+    for init in b.graph.initializer:
+        if a.get_initializer(init.name) is not None:
+            p = _perm(a.get_tensor_shape(init.name), b.get_tensor_shape(init.name))
+            tmap[init.name] = TensorRef(init.name, p or None, p is not False)
+    for node in b.graph.node:
+        an = a_nodes.get(node.name)
+        if an is not None and an.op_type == node.op_type and len(an.output) == len(node.output):
+            for ob, oa in zip(node.output, an.output):
+                p = _perm(a.get_tensor_shape(oa), b.get_tensor_shape(ob))
+                tmap[ob] = TensorRef(oa, p or None, p is not False)
+        elif node.input and node.input[0] in tmap and node.op_type in ("Transpose", "Reshape", "Flatten"):
+            # layout-only node qonnx inserted: same values as its input, in another order
+            src = tmap[node.input[0]]
+            p = _perm(a.get_tensor_shape(src.name), b.get_tensor_shape(node.output[0]))
+            tmap[node.output[0]] = TensorRef(src.name, p or None, p is not False)
+        else:
+            raise UnsupportedOp(f"cannot relate {node.op_type} of the channels-last graph to the original graph",
+                                node=node.name or node.op_type)
+    return tmap
 
 
 def prepare(path_or_model) -> PreparedModel:
-    """Load + clean (IR), cut float outputs, rewrite for hls4ml, infer types on the result."""
-    import copy
-
+    """Load + clean (IR), cut float outputs, fold float thresholds, rewrite for hls4ml."""
     import qonnx.util.cleanup
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
 
+    from hwflow.backends.hls4ml.rewrite import fold_float_thresholds
     from hwflow.ir import clean_model, infer_fixed_point, load_model
 
     source = path_or_model if isinstance(path_or_model, ModelWrapper) else clean_model(load_model(path_or_model))
-    model = ModelWrapper(copy.deepcopy(source.model))
-    types0 = infer_fixed_point(model)
-    model, stripped, outs = strip_float_outputs(model, types0)
-    source_outputs = list(outs)
-
-    model = model.transform(GemmToMatMul())
-    channels_last = any(n.op_type in SPATIAL_OPS for n in model.graph.node)
+    a = ModelWrapper(copy.deepcopy(source.model))
+    types0 = infer_fixed_point(a)
+    stripped, source_outputs = strip_float_outputs(a, types0)
+    folded = fold_float_thresholds(a, types0)
+    a = a.transform(GemmToMatMul())
+    a = qonnx.util.cleanup.cleanup_model(a)
+    types_a = infer_fixed_point(a)
+    reject_float_nodes(a, types_a)
+    channels_last = any(n.op_type in SPATIAL_OPS for n in a.graph.node)
     if channels_last:
-        model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
-    model = qonnx.util.cleanup.cleanup_model(model)
-    types = infer_fixed_point(model)
-    return PreparedModel(model=model, source=source, types=types, stripped_ops=stripped,
-                         source_outputs=source_outputs, channels_last=channels_last)
+        b = a.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
+        tmap = map_tensors(a, b)
+        # hls4ml needs a name on every node; qonnx left the nodes it inserted unnamed
+        taken = {n.name for n in b.graph.node}
+        for i, node in enumerate(b.graph.node):
+            if not node.name:
+                name = f"{node.op_type}_cl{i}"
+                while name in taken:
+                    name += "_"
+                node.name = name
+                taken.add(name)
+    else:
+        b = a
+        tmap = {t: TensorRef(t) for t in types_a}
+    types = {tb: types_a[r.name] for tb, r in tmap.items() if r.name in types_a}
+    return PreparedModel(model=b, ref_model=a, source=source, types=types, tensor_map=tmap,
+                         stripped_ops=stripped, folded=folded, source_outputs=source_outputs,
+                         channels_last=channels_last)
 
 
 def onnx_name_map(model: ModelWrapper) -> dict[str, str]:
@@ -122,6 +199,11 @@ def onnx_name_map(model: ModelWrapper) -> dict[str, str]:
         for t in node.output:
             names[t.replace(".", "_")] = t
     return names
+
+
+def to_layout(value: np.ndarray, ref: TensorRef) -> np.ndarray:
+    """Reference value (batch first) in the hls4ml graph's layout."""
+    return np.transpose(value, ref.perm) if ref.perm else value
 
 
 def as_array(x) -> np.ndarray:
