@@ -162,9 +162,7 @@ class GraphAnalysis:
         if node.op_type in ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "BiPer",
                             "Add", "Sub", "Mul", "Div", "Relu", "Identity"):
             f32 = node.op_type in ("Add", "Sub", "Mul", "Div") and any(x.is_float for x in ins if x)
-            fl = [None if v is None else np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f" else v
-                  for v in vals]
-            outs = KERNELS[node.op_type](a, fl, f32)
+            outs = KERNELS[node.op_type](a, vals, f32)  # stored dtypes: qonnx's promotion
         else:
             from onnx.reference import ReferenceEvaluator
 

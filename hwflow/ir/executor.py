@@ -22,6 +22,8 @@ from hwflow.ir.ort_node import OrtNode
 
 # float ops run by onnxruntime itself (transcendentals: same float32 as execute_onnx)
 ORT_OPS = {"Softmax", "Sigmoid", "BatchNormalization"}
+# float (non-power-of-two scale) products: onnxruntime's summation order, not numpy's
+ORT_WHEN_FLOAT = {"MatMul", "Gemm", "Conv", "AveragePool", "GlobalAveragePool"}
 
 
 class ReferenceExecutor:
@@ -38,8 +40,9 @@ class ReferenceExecutor:
         self.consts: dict[str, np.ndarray] = {}
         for name, inf in info.items():
             if inf.const is not None:
-                c = np.asarray(inf.const)
-                self.consts[name] = c.astype(np.float64) if c.dtype.kind == "f" else c
+                # keep the stored dtype: qonnx's quantizer functions follow numpy's type
+                # promotion, so a float32 scale must stay float32 to round like execute_onnx
+                self.consts[name] = np.asarray(inf.const)
         self.steps = []
         opset = {o.domain: o.version for o in self.model.model.opset_import}.get("", 13)
         for node in g.node:
@@ -51,8 +54,9 @@ class ReferenceExecutor:
                 if not (oi.is_float or oi.scale != 1.0):
                     self._check_exact(node, o, oi)
             kern = KERNELS[node.op_type]
-            if node.op_type in ORT_OPS:
-                kern = OrtNode(node, opset, {i: self.consts[i] for i in node.input if i in self.consts})
+            if node.op_type in ORT_OPS or (f32 and node.op_type in ORT_WHEN_FLOAT):
+                kern = OrtNode(node, opset, {i: self.consts[i] for i in node.input if i in self.consts},
+                               per_sample=node.op_type in ORT_WHEN_FLOAT)
             self.steps.append((node, kern, attrs_of(node), f32))
 
     @staticmethod
