@@ -1,29 +1,87 @@
-"""`hwflow inspect` and `hwflow exec` (issue #3)."""
+"""`hwflow inspect` and `hwflow exec` (issue #3): thin layers over ``hwflow.ir``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import typer
 
-from hwflow.cli.common import cli_command, not_built
+from hwflow.cli.common import cli_command, out
 
 
 @cli_command
 def inspect(
     model: Path = typer.Argument(..., help="QONNX model"),
-    json_: bool = typer.Option(False, "--json", help="machine-readable output"),
+    json_: bool = typer.Option(False, "--json", help="machine-readable output (the content of ir.json)"),
+    raw: bool = typer.Option(False, "--raw", help="inspect the model as loaded, without clean-up"),
+    ir_json: Path = typer.Option(None, "--ir-json", help="also write ir.json to this path"),
 ) -> None:
-    """Layers, shapes, fixed-point types, MACs and parameter bits of a QONNX model."""
-    not_built("inspect", 3)
+    """Layers, shapes, fixed-point types, MACs, bit-operations and weight bits of a QONNX model."""
+    from hwflow.ir import clean_model, infer_fixed_point, ir_summary, load_model
+
+    m = load_model(model)
+    if not raw:
+        m = clean_model(m)
+    types = infer_fixed_point(m)
+    summary = ir_summary(m, types)
+    if ir_json:
+        from hwflow.artifacts import write_json
+
+        write_json(ir_json, summary)
+    if json_:
+        out.print_json(json.dumps(summary))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{model.name} ({'as loaded' if raw else 'cleaned'})")
+    for col in ("node", "op", "output", "shape", "type", "MACs", "bit-ops"):
+        table.add_column(col, justify="right" if col in ("MACs", "bit-ops") else "left")
+    for name in summary["inputs"]:
+        table.add_row("(input)", "", name, str(summary["tensors"][name]["shape"]), str(types[name]), "", "")
+    for n in summary["nodes"]:
+        o = n["outputs"][0]
+        const = summary["tensors"].get(o, {}).get("constant", False)
+        table.add_row(n["name"], n["op_type"], o, str(summary["tensors"].get(o, {}).get("shape", "")),
+                      str(types.get(o, "")) + (" (const)" if const else ""),
+                      str(n["macs"] or ""), str(n.get("bit_ops", "") or ""))
+    out.print(table)
+    out.print(f"total MACs {summary['total_macs']}, bit-operations {summary['total_bit_ops']}, "
+              f"weight bits {summary['weight_bits']}")
 
 
 @cli_command
 def exec_(
     model: Path = typer.Argument(..., help="QONNX model"),
-    inputs: Path = typer.Option(..., "--inputs", help="batch of inputs (.npy)"),
-    output: Path = typer.Option(..., "-o", "--output", help="outputs (.npy)"),
-    intermediate: bool = typer.Option(False, help="dump every tensor (.npz)"),
+    inputs: Path = typer.Option(..., "--inputs", help="batch of inputs (.npy, batch on axis 0; .npz for several inputs)"),
+    output: Path = typer.Option(..., "-o", "--output", help="outputs (.npy; .npz if the model has several)"),
+    intermediate: bool = typer.Option(False, help="also dump every tensor to <output stem>_tensors.npz"),
 ) -> None:
-    """Bit-exact reference execution of a batch."""
-    not_built("exec", 3)
+    """Bit-exact reference execution of a batch (the model as given: no input quantizer added)."""
+    from hwflow.errors import ConfigError
+    from hwflow.ir import ReferenceExecutor, clean_model, load_model
+
+    if not inputs.is_file():
+        raise ConfigError(f"inputs file {inputs} does not exist")
+    try:
+        loaded = np.load(inputs, allow_pickle=False)
+    except Exception as e:
+        raise ConfigError(f"cannot read {inputs} as .npy/.npz: {e}") from e
+    x = dict(loaded) if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+    m = clean_model(load_model(model), input_type=None, strip_preprocessing=False)
+    ex = ReferenceExecutor(m)
+    res = ex.run_batched(x, intermediate=intermediate)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if intermediate:
+        tensors_path = output.with_name(output.stem + "_tensors.npz")
+        np.savez(tensors_path, **{k: np.asarray(v) for k, v in res.items()})
+        outs = {o: res[o] for o in ex.outputs}
+        res = outs[ex.outputs[0]] if len(outs) == 1 else outs
+        out.print(f"wrote every tensor ({len(ex.analysis.info)}) to {tensors_path}")
+    if isinstance(res, dict):
+        np.savez(output, **res)
+    else:
+        np.save(output, res)
+    n = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
+    out.print(f"executed {n} samples; outputs written to {output}")

@@ -63,15 +63,22 @@ def split_preprocessing(model):
     return pre, core
 
 
-def clean_model(model, input_type: FixedType = DEFAULT_INPUT_TYPE, strip_preprocessing: bool = True):
-    """Canonical form of ``model`` (a new ModelWrapper; the argument is not modified)."""
+def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_preprocessing: bool = True):
+    """Canonical form of ``model`` (a new ModelWrapper; the argument is not modified).
+
+    ``input_type``: type of the input quantizer given to a float input that has none
+    (None: leave such inputs float). ``strip_preprocessing``: cut a float pre-processing
+    chain before the first quantizer (see ``split_preprocessing``). With both off, the
+    model computes exactly what the original computes for every input.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             model = _qonnx_cleanup(model)
             if strip_preprocessing:
                 model = model.transform(StripPreprocessing())
-            model = model.transform(InsertInputQuant(input_type))
+            if input_type is not None:
+                model = model.transform(InsertInputQuant(input_type))
             model = model.transform(InferShapes())
             model = model.transform(RemoveUnusedTensors())
             model = model.transform(SortGraph())
