@@ -6,23 +6,54 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, not_built
+from hwflow.cli.common import cli_command, out
+from hwflow.errors import ConfigError
 
 
 @cli_command
 def train(
-    model: str = typer.Argument(..., help="model name from models/"),
-    epochs: int = typer.Option(None, help="training epochs (model default if omitted)"),
+    model: str = typer.Argument(..., help="model name from models/ (e.g. jet_mlp, econt, biper_bnn)"),
     output: Path = typer.Option(..., "-o", "--output", help="run directory"),
+    epochs: int = typer.Option(None, "--epochs", help="training epochs (model default if omitted)"),
+    framework: str = typer.Option("qkeras", "--framework", help="qkeras or brevitas"),
+    seed: int = typer.Option(0, "--seed", help="seeds data split, initialisation, batch order"),
+    lr: float = typer.Option(None, "--lr", help="learning rate (model default if omitted)"),
+    batch_size: int = typer.Option(None, "--batch-size", help="batch size (model default if omitted)"),
 ) -> None:
     """Quantization-aware training of a model from models/; writes the model and model.onnx."""
-    not_built("train", 4)
+    if framework in ("qkeras", "keras"):
+        from hwflow.train.keras import train_keras as run
+        model_file = "model.h5"
+    elif framework in ("brevitas", "torch"):
+        from hwflow.train.torch import train_torch as run
+        model_file = "model.pt"
+    else:
+        raise ConfigError(f"unknown framework {framework!r}; valid: qkeras, brevitas")
+    metrics = run(model, output, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size)
+    summary = {k: metrics[k] for k in ("test_accuracy", "emd_model_cm",
+                                       "emd_baseline_mean_shape_cm", "test_telescope_loss")
+               if k in metrics}
+    check = metrics.get("export_check", {})
+    out.print(f"trained {model} ({framework}, {metrics.get('epochs')} epochs): "
+              + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+    out.print(f"wrote {output / model_file}, {output / 'model.onnx'} "
+              f"(bit-exact on {check.get('samples', 0)} samples), {output / 'train.json'}")
 
 
 @cli_command
 def export(
-    file: Path = typer.Argument(..., help="QKeras (.h5/.keras/.json) or Brevitas model"),
+    file: Path = typer.Argument(..., help="QKeras (.json+.h5, .h5) or Brevitas (.pt) model"),
     output: Path = typer.Option(..., "-o", "--output", help="QONNX file to write"),
+    weights: Path = typer.Option(None, "--weights", help="weights .h5 for a Keras .json architecture"),
+    model: str = typer.Option(None, "--model", help="zoo model name of a Brevitas weights file"),
 ) -> None:
     """Export a QKeras or Brevitas model to QONNX."""
-    not_built("export", 4)
+    from hwflow.frontends import export_file
+
+    kwargs = {}
+    if weights is not None:
+        kwargs["weights"] = weights
+    if model is not None:
+        kwargs["model"] = model
+    path = export_file(file, output, **kwargs)
+    out.print(f"wrote {path}")

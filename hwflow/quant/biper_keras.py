@@ -28,6 +28,7 @@ All are registered as Keras serialisables (package ``hwflow``) and returned by
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -37,6 +38,11 @@ tf, keras = keras_env()
 from qkeras.quantizers import BaseQuantizer  # noqa: E402
 
 DEFAULT_W0 = 20.0
+
+# QKeras layers serialise their quantizers through keras.constraints.serialize, which warns
+# for every non-Constraint object (QKeras' own quantizers included); harmless here
+warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API",
+                        category=UserWarning)
 
 
 def _sign(x):
