@@ -37,10 +37,26 @@ def _to64(x) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- quantizers -------------
+def _is_pow2(s) -> bool:
+    s = np.asarray(s, dtype=np.float64)
+    m, _ = np.frexp(s)
+    return bool(np.all(s > 0) and np.all(m == 0.5))
+
+
 def k_quant(attrs, ins, f32):
-    from qonnx.custom_op.general.intquant import int_quant
+    from qonnx.custom_op.general.intquant import int_quant, max_int, min_int, resolve_rounding_mode
 
     x, scale, zeropt, bitwidth = ins
+    signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 1))
+    bits = int(np.asarray(bitwidth).item())
+    if _is_pow2(scale) and not np.any(np.asarray(zeropt)) and not (bits == 1 and signed):
+        # fast path, same arithmetic as qonnx's int_quant: x / 2**k is exact in binary
+        # floating point, then clamp, then round, then rescale (exact again)
+        s = np.asarray(scale, dtype=np.float64)
+        y = np.divide(x, s, dtype=np.float64)
+        np.clip(y, min_int(signed, narrow, bits), max_int(signed, narrow, bits), out=y)
+        y = resolve_rounding_mode(_str(attrs.get("rounding_mode", "ROUND")))(y)
+        return [np.multiply(y, s, out=y) if isinstance(y, np.ndarray) and y.dtype == np.float64 else _to64(y * s)]
     y = int_quant(_as_f32_if_exact(x), scale, zeropt, bitwidth,
                   signed=bool(attrs.get("signed", 1)), narrow=bool(attrs.get("narrow", 1)),
                   rounding_mode=_str(attrs.get("rounding_mode", "ROUND")))
