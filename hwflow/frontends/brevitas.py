@@ -28,29 +28,38 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from hwflow.errors import ConfigError, InvalidModelFile, MismatchError, ModelError
+from hwflow.errors import ConfigError, InvalidModelFile, MismatchError
 
 #: zoo name -> definition file stem in models/ (the file ``models/<stem>_torch.py``)
 ZOO_NAMES = ("econt", "jet_mlp", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn")
 
 
 # ------------------------------------------------------------------------------ loading
-def load_state_dict_file(path: str | os.PathLike) -> dict:
-    """A ``state_dict`` (name -> tensor) from ``path``, read with ``weights_only=True``.
+def _weights_path(path: str | os.PathLike) -> Path:
+    """A weights file, or the ``model.pt`` of a ``hwflow train`` run directory."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    return path
 
-    Raises :class:`InvalidModelFile` for a missing/unreadable file, a pickled full model
-    (refused by the weights-only unpickler) or anything that is not a dict of tensors.
+
+def read_weights_file(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(state_dict, hwflow metadata) from a file read with ``weights_only=True``.
+
+    Accepts a plain ``state_dict`` or ``{"hwflow": {...}, "state_dict": {...}}`` (what
+    ``hwflow train`` writes). Raises :class:`InvalidModelFile` for a missing/unreadable
+    file, a pickled full model (refused by the weights-only unpickler) or anything that is
+    not a dict of tensors.
     """
     import pickle
 
     import torch
 
-    path = Path(path)
+    path = _weights_path(path)
     if not path.is_file():
         raise InvalidModelFile("no such weights file", path=str(path))
     try:
@@ -60,11 +69,18 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
         raise InvalidModelFile(
             "not a weights-only state_dict (hwflow never unpickles full models; save "
             f"`model.state_dict()` instead): {first}", path=str(path)) from None
+    meta: dict = {}
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        meta = sd.get("hwflow") if isinstance(sd.get("hwflow"), dict) else {}
         sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise InvalidModelFile("file does not hold a state_dict of tensors", path=str(path))
-    return sd
+    return sd, meta
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict:
+    """The ``state_dict`` of :func:`read_weights_file`."""
+    return read_weights_file(path)[0]
 
 
 def build_brevitas_zoo_model(name: str, seed: int = 0, trained: str | os.PathLike | None = None):
@@ -81,7 +97,7 @@ def build_brevitas_zoo_model(name: str, seed: int = 0, trained: str | os.PathLik
             model.load_state_dict(sd, strict=True)
         except RuntimeError as e:
             raise InvalidModelFile(f"weights do not match model {name!r}: {str(e).splitlines()[0]}",
-                                   path=str(trained)) from None
+                                   path=str(_weights_path(trained))) from None
     return model.eval()
 
 
@@ -222,6 +238,35 @@ def export_brevitas_zoo_model(
     return export_brevitas(model, out_path, input_shape_of(name))
 
 
+export_zoo_model = export_brevitas_zoo_model  # the name hwflow.frontends dispatches to
+
+
+def export_file(path: str | os.PathLike, out_path: str | os.PathLike, model: str | None = None,
+                check_samples: int = 1000, **_ignored) -> Path:
+    """``hwflow export``: a Brevitas weights file (or ``hwflow train`` run directory) ->
+    QONNX. The architecture is rebuilt from ``models/`` -- named by ``model`` or by the
+    file's hwflow metadata -- and the weights loaded weights-only; the export is checked
+    against the model on ``check_samples`` stimulus samples plus corners."""
+    _, meta = read_weights_file(path)
+    name = model or meta.get("model")
+    if not name:
+        raise ConfigError(
+            f"{path}: the weights file does not say which zoo model it belongs to; name it "
+            f"(--model, one of {', '.join(ZOO_NAMES)})")
+    net = build_brevitas_zoo_model(name, trained=path)
+    out = export_brevitas(net, out_path, input_shape_of(name))
+    if check_samples:
+        from hwflow.ir import load_model, make_stimulus
+
+        x = make_stimulus(load_model(str(out)), n=check_samples + 5, seed=0, corners=True)
+        try:
+            check_export(net, out, np.asarray(x, np.float32))
+        except MismatchError:
+            os.unlink(out)
+            raise
+    return out
+
+
 def calibrate_batchnorm(model, name: str, seed: int = 0, n: int = 256) -> None:
     """Give untrained BatchNorm layers realistic running statistics (a few forward passes
     in train mode on random inputs, no weight update), so an untrained binary network
@@ -319,7 +364,7 @@ def check_export(model, onnx_path, x: np.ndarray) -> dict:
 
 
 __all__ = [
-    "ZOO_NAMES", "load_state_dict_file", "build_brevitas_zoo_model", "export_brevitas",
+    "ZOO_NAMES", "load_state_dict_file", "read_weights_file", "export_zoo_model", "export_file", "build_brevitas_zoo_model", "export_brevitas",
     "export_brevitas_zoo_model", "postprocess", "check_export", "torch_forward",
     "reference_forward", "corner_inputs", "random_inputs", "calibrate_batchnorm",
 ]
