@@ -67,6 +67,11 @@ def test_zoo_model_export_is_bit_exact(name, tmp_path):
     assert "Quant" in ops
     y = assert_bit_exact(model, m, stimulus(model, 1000, seed=2))
     assert np.std(y) > 0  # not a degenerate all-constant model
+    # and on the IR's own stimulus (inputs on the graph's input grid, corners first)
+    from hwflow.ir import load_model, make_stimulus
+
+    x_ir = np.asarray(make_stimulus(load_model(str(path)), n=300, seed=4, corners=True), np.float32)
+    assert_bit_exact(model, m, to_keras_layout(x_ir))
 
 
 def test_export_zoo_model_random_init_writes_file(tmp_path):
