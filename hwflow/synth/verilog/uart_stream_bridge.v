@@ -59,7 +59,10 @@ module uart_stream_bridge #(
 
     reg              receiving = 1'b0;
     reg [RW-1:0]     rx_left = 0;            // payload bytes still to come
-    reg [8*IN_BYTES-1:0] rx_shift = 0;       // first byte ends up in the LSBs
+    // one byte wider than the payload so that the shift below is legal for IN_BYTES == 1;
+    // after IN_BYTES bytes the payload is in the top 8*IN_BYTES bits, first byte lowest
+    reg [8*IN_BYTES+7:0] rx_shift = 0;
+    wire [8*IN_BYTES+7:0] rx_next = {rx_byte, rx_shift[8*IN_BYTES+7:8]};
     reg [8*IN_BYTES-1:0] in_data = 0;
     reg [TW-1:0]     idle_clks = 0;
     reg              info_pending = 1'b0;
@@ -98,14 +101,14 @@ module uart_stream_bridge #(
                         info_pending <= 1'b1;
                     end
                 end else begin
-                    rx_shift <= {rx_byte, rx_shift[8*IN_BYTES-1:8]};
+                    rx_shift <= rx_next;
                     rx_left <= rx_left - 1'b1;
                     if (rx_left == 1) begin
                         receiving <= 1'b0;
                         if (m_axis_tvalid && !m_axis_tready) begin
                             error <= 1'b1;    // previous vector not taken yet: overrun
                         end else begin
-                            in_data <= {rx_byte, rx_shift[8*IN_BYTES-1:8]};
+                            in_data <= rx_next[8*IN_BYTES+7:8];
                             m_axis_tvalid <= 1'b1;
                         end
                     end
