@@ -54,16 +54,16 @@ def _classes():
     from hls4ml.model.attributes import Attribute
     from hls4ml.model.layers import Layer
     from hls4ml.model.optimizer import OptimizerPass
-    from hls4ml.model.types import XnorPrecisionType
+    from hls4ml.model.types import IntegerPrecisionType
 
     class BiPer(Layer):
-        """hls4ml layer of the BiPer activation; output is bipolar (hls4ml's 1-bit encoding)."""
+        """hls4ml layer of the BiPer activation; output -1/+1 as two-bit integers."""
 
         _expected_attributes = [Attribute("n_in"), Attribute("log2_period", value_type=int)]
 
         def initialize(self):
             inp = self.get_input_variable()
-            self.add_output_variable(inp.shape, precision=XnorPrecisionType())
+            self.add_output_variable(inp.shape, precision=IntegerPrecisionType(width=2, signed=True))
             if "n_in" not in self.attributes:
                 self.set_attr("n_in", inp.size())
 

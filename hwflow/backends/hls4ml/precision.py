@@ -190,6 +190,14 @@ def threshold_sources(model, out_tensor: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Applying the rules
 # ---------------------------------------------------------------------------------------------
+# layers whose C++ writes hls4ml's xnor bit (ap_uint<1>) whatever the result type says
+FIXED_XNOR_OUTPUT = ("BatchNormalizationQuantizedTanh",)
+
+
+def bipolar_int_precision():
+    return _hls_types().IntegerPrecisionType(width=2, signed=True)
+
+
 AFFINE_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
 
 
@@ -283,14 +291,20 @@ class PrecisionSetter:
         rec.types[type_name] = str(precision)
 
     def _set_result(self, layer, rec: LayerPrecision, t) -> None:
+        ht = _hls_types()
         old = layer.get_output_variable().type.precision
-        if is_quantizer(old):
+        if t.is_bipolar and layer.class_name in FIXED_XNOR_OUTPUT:
+            p = ht.XnorPrecisionType()  # the C++ function writes ap_uint<1> (0 = -1, 1 = +1)
+        elif t.is_bipolar:
+            # -1/+1 as two-bit integers, not hls4ml's xnor bits: a zero-padded convolution
+            # pads the number 0, and an xnor bit 0 would mean -1 (and nnet::cast's 2*n - n_in
+            # would count the padding)
+            p = bipolar_int_precision()
+            rec.notes.append("bipolar values carried as the integers -1/+1 (ap_int<2>)")
+        elif is_quantizer(old):
             p = quantizer_precision(t, old)
             rec.notes.append(f"result rounds/saturates like its QONNX Quant ({old.rounding_mode}, "
                              f"{old.saturation_mode})")
-        elif t.is_bipolar and not isinstance(old, _hls_types().XnorPrecisionType):
-            raise UnsupportedOp(f"layer {layer.name} outputs a bipolar tensor but hls4ml gave it {old}",
-                                node=layer.name)
         else:
             p = exact_precision(t)
         layer.get_output_variable().type.precision = p
@@ -325,7 +339,7 @@ class PrecisionSetter:
         t = self.ir(rec.tensor)
         if t.is_bipolar:
             # the input receives -1/+1 as numbers; the quantizer after it makes hls4ml's 0/1 bits
-            p = _hls_types().IntegerPrecisionType(width=2, signed=True)
+            p = bipolar_int_precision()
             layer.get_output_variable().type.precision = p
             self.set_types.append((layer, "output", None))
             rec.types["result_t"] = str(p)
@@ -343,7 +357,7 @@ class PrecisionSetter:
         p_w = exact_precision(t_w)
         check_representable(layer.weights["weight"].data, p_w, f"weights of {layer.name}")
         self._set_type(layer, rec, "weight_t", p_w)
-        frac = t_x.frac + t_w.frac if not (t_x.is_bipolar and t_w.is_bipolar) else 0
+        frac = t_x.frac + t_w.frac
         if src["bias"] is not None:
             t_b = self.ir(src["bias"])
             p_b = exact_precision(t_b)
@@ -353,7 +367,11 @@ class PrecisionSetter:
             p_b = _hls_types().IntegerPrecisionType(width=1, signed=False)
         check_representable(layer.weights["bias"].data, p_b, f"biases of {layer.name}")
         self._set_type(layer, rec, "bias_t", p_b)
-        binary = t_x.is_bipolar and t_w.is_bipolar
+        ht = _hls_types()
+        binary = isinstance(layer.get_input_variable().type.precision, ht.XnorPrecisionType) and \
+            isinstance(p_w, ht.XnorPrecisionType)
+        if binary and layer.class_name != "Dense":
+            raise UnsupportedOp("xnor convolution: hls4ml pads binary inputs with the bit 0 (= -1)", node=layer.name)
         if binary:
             # xnor dense: the accumulator counts matches (0..n_in), nnet::cast maps 2*n - n_in
             if src["bias"] is not None and np.any(layer.weights["bias"].data != 0):
@@ -389,9 +407,8 @@ class PrecisionSetter:
         src = threshold_sources(self.model, rec.tensor)
         t_x = self.ir(src["data"])
         p_x = layer.get_input_variable().type.precision
-        bias = self.const(src["bias"])
-        n = int(np.prod(layer.get_input_variable().shape))
-        bias = np.broadcast_to(bias, (n,)).astype(np.float64)
+        bias = self.per_output(self.const(src["bias"]), src["data"], layer.weights["threshold"].data.size,
+                               layer.name)
         step = 2.0 ** -t_x.frac
         thr = np.ceil(-bias / step) * step
         # thresholds outside x's range are clamped to it, which keeps the comparison's result
@@ -409,6 +426,18 @@ class PrecisionSetter:
         rec.types["result_t"] = str(layer.get_output_variable().type.precision)
         self.set_types.append((layer, "output", None))
         rec.notes.append("thresholds = ceil(-bias) on the input grid (BipolarQuant: x + b >= 0 -> +1)")
+
+    def per_output(self, c: np.ndarray, tensor: str, size: int, where: str) -> np.ndarray:
+        """A constant broadcast against ``tensor`` (batch 1), as ``size`` values: one per element
+        (channels-last order of this graph) or one per channel (last axis)."""
+        shape = [1] + list(self.model.get_tensor_shape(tensor))[1:]
+        full = np.broadcast_to(np.asarray(c, dtype=np.float64), shape).reshape(-1)
+        if full.size == size:
+            return full
+        per = full.reshape(-1, size)
+        if not np.all(per == per[:1]):
+            raise UnsupportedOp("per-element constant where hls4ml keeps one per channel", node=where)
+        return per[0]
 
     def _bnqt_tensor(self, layer) -> str:
         """hls4ml names this layer itself; it computes BipolarQuant(x + b) of its input x."""
@@ -443,6 +472,17 @@ class PrecisionSetter:
         self._unused(layer, rec, "accum_t")
 
     _layer_Pooling1D = _layer_Pooling2D
+
+    def _same_as_input(self, layer, rec):
+        """Layers hls4ml inserts that only move or pad values (zeros): the input's type."""
+        p = layer.get_input_variable().type.precision
+        layer.get_output_variable().type.precision = p
+        self.set_types.append((layer, "output", None))
+        rec.types["result_t"] = str(p)
+        rec.notes.append("inserted by hls4ml; holds its input's values (and zeros)")
+
+    _layer_ZeroPadding1D = _same_as_input
+    _layer_ZeroPadding2D = _same_as_input
 
     def _layer_BiPer(self, layer, rec):
         rec.tensor = self.out_tensor(layer)

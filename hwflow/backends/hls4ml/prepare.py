@@ -18,6 +18,7 @@ Steps, each checked by running the reference before and after (``csim.check_prep
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -148,13 +149,29 @@ def map_tensors(a: ModelWrapper, b: ModelWrapper) -> dict[str, TensorRef]:
     return tmap
 
 
+@contextlib.contextmanager
+def _elementwise_ops_movable():
+    """Let qonnx move layout transposes through BipolarQuant and BiPer (element-wise, scalar
+    parameters) as it does through Quant; otherwise every binary activation sits between
+    two Transpose nodes."""
+    from qonnx.transformation import channels_last as cl
+
+    added = [op for op in ("BipolarQuant", "BiPer") if op not in cl._move_through_nodes]
+    cl._move_through_nodes.extend(added)
+    try:
+        yield
+    finally:
+        for op in added:
+            cl._move_through_nodes.remove(op)
+
+
 def prepare(path_or_model) -> PreparedModel:
     """Load + clean (IR), cut float outputs, fold float thresholds, rewrite for hls4ml."""
     import qonnx.util.cleanup
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
 
-    from hwflow.backends.hls4ml.rewrite import fold_float_thresholds
+    from hwflow.backends.hls4ml.rewrite import fold_conv_bias_add, fold_float_thresholds, multithreshold_to_bipolar
     from hwflow.ir import clean_model, infer_fixed_point, load_model
 
     source = path_or_model if isinstance(path_or_model, ModelWrapper) else clean_model(load_model(path_or_model))
@@ -162,13 +179,16 @@ def prepare(path_or_model) -> PreparedModel:
     types0 = infer_fixed_point(a)
     stripped, source_outputs = strip_float_outputs(a, types0)
     folded = fold_float_thresholds(a, types0)
+    folded += [f"MultiThreshold {n} -> Add + BipolarQuant" for n in multithreshold_to_bipolar(a, types0)]
+    folded += fold_conv_bias_add(a)
     a = a.transform(GemmToMatMul())
     a = qonnx.util.cleanup.cleanup_model(a)
     types_a = infer_fixed_point(a)
     reject_float_nodes(a, types_a)
     channels_last = any(n.op_type in SPATIAL_OPS for n in a.graph.node)
     if channels_last:
-        b = a.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
+        with _elementwise_ops_movable():
+            b = a.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
         tmap = map_tensors(a, b)
         # hls4ml needs a name on every node; qonnx left the nodes it inserted unnamed
         taken = {n.name for n in b.graph.node}
@@ -182,10 +202,22 @@ def prepare(path_or_model) -> PreparedModel:
     else:
         b = a
         tmap = {t: TensorRef(t) for t in types_a}
+    _value_info_for_initializers(b)
     types = {tb: types_a[r.name] for tb, r in tmap.items() if r.name in types_a}
     return PreparedModel(model=b, ref_model=a, source=source, types=types, tensor_map=tmap,
                          stripped_ops=stripped, folded=folded, source_outputs=source_outputs,
                          channels_last=channels_last)
+
+
+def _value_info_for_initializers(model: ModelWrapper) -> None:
+    """hls4ml's ONNX parser looks every node input's shape up in ``value_info``."""
+    from onnx import TensorProto, helper
+
+    known = {v.name for v in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)}
+    for init in model.graph.initializer:
+        if init.name not in known:
+            model.graph.value_info.append(
+                helper.make_tensor_value_info(init.name, TensorProto.FLOAT, list(init.dims)))
 
 
 def onnx_name_map(model: ModelWrapper) -> dict[str, str]:
