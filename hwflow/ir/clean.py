@@ -20,6 +20,7 @@ from qonnx.util.cleanup import cleanup_model
 from hwflow.errors import ModelError
 from hwflow.ir.fixed import FixedType
 from hwflow.ir.stimulus import DEFAULT_INPUT_TYPE
+from hwflow.ir.thresholds import FoldFloatIntoThresholds
 from hwflow.ir.transforms import FoldStaticShapes, InsertInputQuant, StripPreprocessing, find_preprocessing_chain
 
 KEEP_OPS = ["Quant", "BipolarQuant", "IntQuant", "Trunc", "MultiThreshold", "BiPer"]
@@ -63,7 +64,8 @@ def split_preprocessing(model):
     return pre, core
 
 
-def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_preprocessing: bool = True):
+def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_preprocessing: bool = True,
+                thresholds: bool = True):
     """Canonical form of ``model`` (a new ModelWrapper; the argument is not modified).
 
     ``input_type``: type of the input quantizer given to a float input that has none
@@ -80,6 +82,9 @@ def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_
             if input_type is not None:
                 model = model.transform(InsertInputQuant(input_type))
             model = model.transform(InferShapes())
+            if thresholds:
+                model = model.transform(FoldFloatIntoThresholds())
+                model = model.transform(InferShapes())
             model = model.transform(RemoveUnusedTensors())
             model = model.transform(SortGraph())
             model = model.transform(GiveUniqueNodeNames())
