@@ -29,6 +29,12 @@ class FlowContext:
     def model_onnx(self) -> Path:
         return self.run_dir / "model.onnx"
 
+    @property
+    def hw_dir(self) -> Path:
+        """The hardware run directory (rtl.json, sim.json, synth.json, bitstream.json,
+        profile.json): the RTL backend keeps its own cleaned copy of the model there."""
+        return self.run_dir / "hw"
+
     def path(self, *parts: str) -> Path:
         return self.run_dir.joinpath(*parts)
 
@@ -67,10 +73,11 @@ def _train(ctx: FlowContext) -> dict:
 
         export_zoo_model(spec.zoo, spec.framework, ctx.model_onnx, seed=ctx.cfg.train.seed)
         return {"trained": False}
-    from hwflow.train import train_model
-
-    result = train_model(spec.zoo, spec.framework, ctx.run_dir, epochs=ctx.cfg.train.epochs,
-                         seed=ctx.cfg.train.seed)
+    if spec.framework == "qkeras":
+        from hwflow.train.keras import train_keras as train
+    else:
+        from hwflow.train.torch import train_torch as train
+    result = train(spec.zoo, ctx.run_dir, epochs=ctx.cfg.train.epochs, seed=ctx.cfg.train.seed)
     if not ctx.model_onnx.exists():
         raise HwflowError(f"training of {spec.zoo} finished but wrote no {ctx.model_onnx}")
     return result if isinstance(result, dict) else {}
@@ -105,20 +112,26 @@ def _hls(ctx: FlowContext) -> dict:
 
     h = ctx.cfg.hls
     options = HLSOptions(backend=h.backend, io_type=h.io, reuse_factor=h.reuse)
-    return run_hls(ctx.model_onnx, ctx.run_dir, options=options, samples=h.samples, build=h.build)
+    rec = run_hls(ctx.model_onnx, ctx.run_dir, options=options, samples=h.samples, build=h.build)
+    return {"samples": rec.get("csim", {}).get("samples"), "mismatches": rec.get("mismatches"),
+            "compile_time_s": rec.get("compile_time_s")}
 
 
 def _rtl(ctx: FlowContext) -> dict:
     from hwflow.backends.rtl import generate_rtl
 
-    generate_rtl(ctx.model_onnx, ctx.run_dir, weights=ctx.cfg.rtl.weights)
-    return read_json(ctx.path("rtl.json"))
+    if ctx.cfg.rtl.weights != "hardwired":
+        raise NotBuiltYet(f"rtl.weights: {ctx.cfg.rtl.weights!r} is not built into the flow yet; use 'hardwired'")
+    generate_rtl(ctx.model_onnx, ctx.hw_dir)
+    rec = read_json(ctx.hw_dir / "rtl.json")
+    return {k: rec[k] for k in ("top", "latency_cycles", "ii") if k in rec}
 
 
 def _sim(ctx: FlowContext) -> dict:
     from hwflow.sim import simulate
 
-    return simulate(ctx.run_dir, samples=ctx.cfg.rtl.samples)
+    rec = simulate(ctx.hw_dir, samples=ctx.cfg.rtl.samples)
+    return {k: rec.get(k) for k in ("samples", "mismatches", "inferences_per_second")}
 
 
 def _synth(ctx: FlowContext) -> dict:
@@ -126,22 +139,28 @@ def _synth(ctx: FlowContext) -> dict:
 
     results = {}
     for family in ctx.cfg.targets.fpga:
-        results[family] = synthesize(ctx.run_dir, target=family)
+        results[family] = synthesize(ctx.hw_dir, target=family).get("resources")
     return results
 
 
 def _bitstream(ctx: FlowContext) -> dict:
     from hwflow.synth import build_bitstream
 
-    return {board: build_bitstream(ctx.run_dir, board=board) for board in ctx.cfg.targets.boards}
+    results = {}
+    for board in ctx.cfg.targets.boards:
+        rec = build_bitstream(ctx.hw_dir, board=board)
+        results[board] = {k: rec.get(k) for k in ("bitstream", "fmax_mhz", "timing_met")}
+    return results
 
 
 def _profile(ctx: FlowContext) -> dict:
     from hwflow.power import profile
 
-    return {f"asic-{lib}": profile(ctx.run_dir, target=f"asic-{lib}", clock_mhz=ctx.cfg.clock_mhz,
-                                   samples=ctx.cfg.profile_samples)
-            for lib in ctx.cfg.targets.asic}
+    results = {}
+    for lib in ctx.cfg.targets.asic:
+        rec = profile(ctx.hw_dir, target=f"asic-{lib}", clock_mhz=ctx.cfg.clock_mhz, samples=ctx.cfg.profile_samples)
+        results[f"asic-{lib}"] = {k: rec.get(k) for k in ("area_um2", "energy_per_inference_nj") if k in rec}
+    return results
 
 
 def _report(ctx: FlowContext) -> dict:
@@ -156,7 +175,7 @@ def _model_inputs(ctx: FlowContext) -> dict[str, Path]:
 
 
 def _rtl_inputs(ctx: FlowContext) -> dict[str, Path]:
-    return {"model": ctx.model_onnx, "rtl": ctx.path("rtl.json")}
+    return {"model": ctx.model_onnx, "rtl": ctx.hw_dir / "rtl.json"}
 
 
 def _train_inputs(ctx: FlowContext) -> dict[str, Path]:
@@ -175,7 +194,7 @@ STAGES: tuple[FlowStage, ...] = (
     FlowStage("ir", _ir, _model_inputs, lambda c: {}, outputs=lambda ctx: [ctx.path("ir.json")]),
     FlowStage("hls", _hls, _model_inputs, lambda c: _dump(c.hls), enabled=lambda c: c.hls.enabled),
     FlowStage("rtl", _rtl, _model_inputs, lambda c: {"weights": c.rtl.weights}, enabled=lambda c: c.rtl.enabled,
-              outputs=lambda ctx: [ctx.path("rtl.json")]),
+              outputs=lambda ctx: [ctx.hw_dir / "rtl.json"]),
     FlowStage("sim", _sim, _rtl_inputs, lambda c: {"samples": c.rtl.samples}, enabled=lambda c: c.rtl.enabled),
     FlowStage("synth", _synth, _rtl_inputs, lambda c: {"fpga": c.targets.fpga},
               enabled=lambda c: c.rtl.enabled and bool(c.targets.fpga)),

@@ -22,9 +22,11 @@ def collect_run(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     data: dict[str, Any] = {}
     for name in RECORDS:
-        p = run_dir / f"{name}.json"
-        if p.exists():
-            data[name] = read_json(p)
+        # a flow keeps the hardware stages in <run>/hw; a hand-made run dir may hold all
+        for p in (run_dir / f"{name}.json", run_dir / "hw" / f"{name}.json"):
+            if p.exists():
+                data[name] = read_json(p)
+                break
     flow_cfg = run_dir / "flow" / "flow_config.json"
     if flow_cfg.exists():
         data["flow"] = read_json(flow_cfg)
@@ -66,7 +68,7 @@ def certificate(data: dict) -> list[dict]:
             continue
         rows.append({
             "backend": label,
-            "samples": rec.get("samples", rec.get("n_samples")),
+            "samples": rec.get("samples", (rec.get("csim") or {}).get("samples")),
             "mismatches": rec.get("mismatches", rec.get("mismatch_count")),
             "status": rec.get("status"),
         })
