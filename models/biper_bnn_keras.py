@@ -76,12 +76,14 @@ def build(seed: int = 0, mode: str = "biper", w0: float = DEFAULT_W0, stage: int
     h = QConv2D(HIDDEN[0], 3, padding="same", kernel_quantizer=quantized_bits(8, 0, alpha=1),
                 bias_quantizer=quantized_bits(8, 3, alpha=1), name="conv1")(h)
     h = _hidden_act(mode, "act1")(h)
+    cin = HIDDEN[0]
     for i, c in enumerate((HIDDEN[0], HIDDEN[1])):
         # latent weights: small uniform, so sin(w0 * w) starts in its linear region
         init = keras.initializers.RandomUniform(-0.05, 0.05) if mode == "biper" else "glorot_uniform"
         h = QConv2D(c, 3, padding="same", use_bias=False, kernel_initializer=init,
                     kernel_quantizer=_hidden_weight(mode, w0, stage), name=f"bconv{i + 1}")(h)
-        h = BinaryScale(name=f"scale{i + 1}")(h)
+        h = BinaryScale(alpha_init=(9 * cin) ** -0.5, name=f"scale{i + 1}")(h)
+        cin = c
         h = _hidden_act(mode, f"bact{i + 1}")(h)
         h = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(h)
     h = keras.layers.Flatten(name="flatten")(h)

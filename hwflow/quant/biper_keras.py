@@ -223,13 +223,18 @@ class BinaryScale(keras.layers.Layer):
     """Learnable per-channel ``alpha * y + beta`` (alpha = exp(log_alpha) > 0) on the
     output of a binary layer; folded into the next sign activation's threshold at export."""
 
-    def __init__(self, center: bool = True, **kwargs):
+    def __init__(self, center: bool = True, alpha_init: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.center = bool(center)
+        # 1/sqrt(fan-in) brings a binary accumulator (|y| <= fan-in) to O(1), where the
+        # sign surrogates (ApproxSign, clipped STE) have non-zero gradient
+        self.alpha_init = float(alpha_init)
 
     def build(self, input_shape):
         c = int(input_shape[-1])
-        self.log_alpha = self.add_weight(name="log_alpha", shape=(c,), initializer="zeros")
+        self.log_alpha = self.add_weight(
+            name="log_alpha", shape=(c,),
+            initializer=keras.initializers.Constant(math.log(self.alpha_init)))
         self.beta = (self.add_weight(name="beta", shape=(c,), initializer="zeros")
                      if self.center else None)
         super().build(input_shape)
@@ -252,7 +257,7 @@ class BinaryScale(keras.layers.Layer):
         return (first - bound).astype(np.int64)
 
     def get_config(self):
-        return {**super().get_config(), "center": self.center}
+        return {**super().get_config(), "center": self.center, "alpha_init": self.alpha_init}
 
 
 def accumulator_bound(layer) -> int | None:
