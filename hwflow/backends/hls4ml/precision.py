@@ -151,6 +151,10 @@ def affine_sources(model, out_tensor: str) -> dict:
     """For a Dense/Conv layer ending in ``out_tensor``: its data, weight, bias and product tensors."""
     node = model.find_producer(out_tensor)
     bias = None
+    total = out_tensor  # the exact sum (before a Quant the layer absorbed)
+    if node is not None and node.op_type in ("Quant", "IntQuant"):
+        total = node.input[0]
+        node = model.find_producer(total)
     if node is not None and node.op_type == "Add":
         a, b = node.input
         if _is_const(model, b):
@@ -168,7 +172,7 @@ def affine_sources(model, out_tensor: str) -> dict:
             raise UnsupportedOp("Conv with both a bias input and a bias Add", node=node.name)
         bias = node.input[2]
     return {"data": node.input[0], "weight": node.input[1], "bias": bias, "product": node.output[0],
-            "node": node}
+            "sum": total, "node": node}
 
 
 def threshold_sources(model, out_tensor: str) -> dict:
@@ -380,7 +384,8 @@ class PrecisionSetter:
             self._set_type(layer, rec, "accum_t",
                            _hls_types().IntegerPrecisionType(width=max(1, n_in.bit_length()) + 1, signed=False))
         else:
-            self._set_type(layer, rec, "accum_t", accum_precision(t_out, max(frac, t_out.frac)))
+            t_sum = self.ir(src["sum"])
+            self._set_type(layer, rec, "accum_t", accum_precision(t_sum, max(frac, t_sum.frac)))
         self._set_result(layer, rec, t_out)
 
     _layer_Dense = _affine
