@@ -1,44 +1,54 @@
-"""BiPer binary neural network on the 8x8 digits, Brevitas twin of ``models/biper_bnn_keras.py``.
+"""BiPer binary CNN on the 8x8 digits, Brevitas twin of ``models/biper_bnn_keras.py``.
 
-Binary weights (BiPer, ``w0 = 20``) and binary activations (sign, ApproxSign gradient) in
-the hidden layers; the first and the last layer at higher precision, as in the paper.
+Hidden layers binary (weights and activations), first and last layer at 8 bits, as in the
+BiPer paper (PyTorch layout NCHW; flatten order c, h, w):
 
-- input 8x8x1 (PyTorch layout 1x8x8), ``quantized_bits(5, 1, keep_negative=False)``
-  (step 2**-4, [0, 2)), as the digits CNN;
-- conv1 3x3, 16 filters, ``same``, no bias, weights ``quantized_bits(8, 0)`` -> BatchNorm ->
-  sign -> maxpool 2 -> 4x4x16 in {-1, +1};
-- conv2 3x3, 32 filters, ``same`` (zero padding), no bias, BiPer binary weights ->
-  per-channel scale alpha -> BatchNorm -> sign -> maxpool 2 -> 2x2x32 -> flatten 128
-  (PyTorch order c, h, w);
-- fc1 128 -> 64, no bias, BiPer binary weights -> alpha -> BatchNorm -> sign;
-- fc2 64 -> 10 logits, weights and biases ``quantized_bits(8, 0)`` (unquantized accumulator).
+  QuantIdentity quantized_bits(5, 1, keep_negative=False)   input (k/16 pixels, exact)
+  QuantConv2d 32 3x3 same, 8-bit weights quantized_bits(8, 0), bias quantized_bits(8, 3)
+  ApproxSign                                                 -> +-1
+  QuantConv2d 32 3x3 same (zero padding), BiPer weights (w0 = 20), no bias
+  BinaryScale (per-channel alpha > 0, beta) + ApproxSign, MaxPool 2   -> 4x4x32 +-1
+  QuantConv2d 64 3x3 same, BiPer weights, no bias
+  BinaryScale + ApproxSign, MaxPool 2                         -> 2x2x64 +-1
+  Flatten 256 -> QuantLinear 10, weights quantized_bits(8, 0), bias quantized_bits(8, 3)
 
-Every "alpha -> BatchNorm -> sign" is :class:`hwflow.quant.biper_torch.ChannelScaleSign`:
-trained as such, exported folded into a per-channel threshold (``Sub``, ``Mul`` by +-1,
-``BipolarQuant``). Two-stage training: ``hwflow.quant.biper_torch.set_biper_stage``.
+BinaryScale is folded into per-channel integer thresholds at export
+(:class:`hwflow.quant.biper_torch.BinaryScale`). Two-stage training:
+``hwflow.quant.biper_torch.set_biper_stage`` (``TRAIN["biper_stage1_fraction"]``).
 
-Option ``first_activation="biper"`` replaces the first layer's BatchNorm + sign by a
-``quantized_bits(8, 3)`` quantizer and hwflow's periodic BiPer activation (period 2**0 = 1,
-custom QONNX op ``BiPer``); not a zoo entry, used to test that operator end to end.
+``build(seed, mode=...)``: ``biper`` (the zoo model), ``sign`` (plain BNN: Brevitas' binary
+quantizers, sign with the clipped straight-through estimator for weights and activations),
+``int8`` (8-bit weights, ``quantized_relu(8, 2)`` activations) and ``float`` (ReLU, no
+quantizers in the hidden layers) -- the same architecture for the digits benchmark.
+``first_activation="biper"`` replaces the first ApproxSign by a ``quantized_bits(8, 3)``
+quantizer and hwflow's periodic BiPer activation (period 2**0 = 1; custom QONNX op
+``BiPer``); not a zoo entry, it tests that operator end to end.
 """
 
 from __future__ import annotations
 
 import torch
 from brevitas import nn as qnn
+from brevitas.quant.binary import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
 from torch import nn
 
-from hwflow.quant.biper_torch import BiPerAct, ChannelScaleSign, biper_weight_quant
+from hwflow.errors import ConfigError
+from hwflow.quant.biper_torch import ApproxSignActQuant, BiPerAct, BinaryScale, biper_weight_quant
 from hwflow.quant.fixed_torch import signed_act, signed_bias, signed_weight, unsigned_act
 
 DATASET = "digits"
 TASK = "classify"
 INPUT_SHAPE = (1, 8, 8)
 INPUT_RANGE = (0.0, 2.0 - 2.0**-4)
-EPOCHS = 40
-# two-stage BiPer schedule: stage 1 (real sin(w0 w) weights) then stage 2 (binary weights)
-TRAIN = {"task": "classify", "batch_size": 64, "lr": 3e-3, "biper_stages": (0.5, 0.5)}
+DEFAULT_EPOCHS = 30
+TRAIN = {"task": "classify", "batch_size": 64, "lr": 3e-3, "biper_stage1_fraction": 0.5}
+MODES = ("biper", "sign", "int8", "float")
+HIDDEN = (32, 64)
 W0 = 20.0
+
+
+class _SignWeight(SignedBinaryWeightPerTensorConst):
+    scaling_const = 1.0  # +-1 weights (Brevitas' default is 0.1)
 
 
 class _Value(nn.Module):
@@ -46,42 +56,64 @@ class _Value(nn.Module):
         return getattr(x, "value", x)
 
 
-class BiPerBNN(nn.Module):
-    def __init__(self, w0: float = W0, first_activation: str = "sign"):
-        super().__init__()
-        wq = biper_weight_quant(w0)
-        self.inp = qnn.QuantIdentity(act_quant=unsigned_act(5, 1), return_quant_tensor=True)
-        self.conv1 = qnn.QuantConv2d(1, 16, 3, padding=1, bias=False, weight_quant=signed_weight(8, 0))
-        if first_activation == "sign":
-            self.act1 = ChannelScaleSign(16, scale=False)
-        elif first_activation == "biper":
-            self.act1 = nn.Sequential(qnn.QuantIdentity(act_quant=signed_act(8, 3), return_quant_tensor=True),
-                                      BiPerAct(log2_period=0, frac_bits=4))
-        else:
-            from hwflow.errors import ConfigError
+def _hidden_block(mode: str, c_in: int, c_out: int, w0: float) -> list[nn.Module]:
+    if mode in ("biper", "sign"):
+        wq = biper_weight_quant(w0) if mode == "biper" else _SignWeight
+        conv = qnn.QuantConv2d(c_in, c_out, 3, padding=1, bias=False, weight_quant=wq)
+        if mode == "biper":
+            # latent weights small, so that sin(w0 w) starts in its linear region
+            nn.init.uniform_(conv.weight, -0.05, 0.05)
+        scale = BinaryScale(c_out, bound=c_in * 9)
+        if mode == "sign":
+            scale.sign = qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+        return [conv, scale, nn.MaxPool2d(2)]
+    if mode == "int8":
+        return [qnn.QuantConv2d(c_in, c_out, 3, padding=1, bias=False, weight_quant=signed_weight(8, 0)),
+                qnn.QuantReLU(act_quant=unsigned_act(8, 2)), nn.MaxPool2d(2)]
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.ReLU(), nn.MaxPool2d(2)]
 
-            raise ConfigError(f"first_activation must be 'sign' or 'biper', not {first_activation!r}")
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = qnn.QuantConv2d(16, 32, 3, padding=1, bias=False, weight_quant=wq)
-        self.act2 = ChannelScaleSign(32)
-        self.pool2 = nn.MaxPool2d(2)
-        self.flatten = nn.Flatten()
-        self.fc1 = qnn.QuantLinear(128, 64, bias=False, weight_quant=wq)
-        self.act3 = ChannelScaleSign(64)
-        self.fc2 = qnn.QuantLinear(64, 10, bias=True, weight_quant=signed_weight(8, 0),
-                                   bias_quant=signed_bias(8, 0))
+
+def _first_act(mode: str, first_activation: str) -> nn.Module:
+    if first_activation == "biper":
+        return nn.Sequential(qnn.QuantIdentity(act_quant=signed_act(8, 3), return_quant_tensor=True),
+                             BiPerAct(log2_period=0, frac_bits=4))
+    if first_activation != "sign":
+        raise ConfigError(f"first_activation must be 'sign' or 'biper', not {first_activation!r}")
+    if mode == "biper":
+        return qnn.QuantIdentity(act_quant=ApproxSignActQuant)
+    if mode == "sign":
+        return qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+    if mode == "int8":
+        return qnn.QuantReLU(act_quant=unsigned_act(8, 2))
+    return nn.ReLU()
+
+
+class BiPerBNN(nn.Module):
+    def __init__(self, mode: str = "biper", w0: float = W0, first_activation: str = "sign"):
+        super().__init__()
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.inp = qnn.QuantIdentity(act_quant=unsigned_act(5, 1), return_quant_tensor=True)
+        self.conv1 = qnn.QuantConv2d(1, HIDDEN[0], 3, padding=1, bias=True, weight_quant=signed_weight(8, 0),
+                                     bias_quant=signed_bias(8, 3))
+        self.act1 = _first_act(mode, first_activation)
         self.value = _Value()
+        self.block1 = nn.Sequential(*_hidden_block(mode, HIDDEN[0], HIDDEN[0], w0))
+        self.block2 = nn.Sequential(*_hidden_block(mode, HIDDEN[0], HIDDEN[1], w0))
+        self.flatten = nn.Flatten()
+        self.fc = qnn.QuantLinear(4 * HIDDEN[1], 10, bias=True, weight_quant=signed_weight(8, 0),
+                                  bias_quant=signed_bias(8, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool1(self.value(self.act1(self.conv1(self.inp(x)))))
-        x = self.pool2(self.act2(self.conv2(x)))
-        x = self.act3(self.fc1(self.flatten(x)))
-        return self.fc2(x)
+        x = self.value(self.act1(self.conv1(self.inp(x))))
+        x = self.value(self.block2(self.value(self.block1(x))))
+        return self.fc(self.flatten(x))
 
 
-def build(seed: int = 0, w0: float = W0, first_activation: str = "sign", **options) -> nn.Module:
+def build(seed: int = 0, mode: str = "biper", w0: float = W0, first_activation: str = "sign",
+          **options) -> nn.Module:
     torch.manual_seed(seed)
-    return BiPerBNN(w0=w0, first_activation=first_activation)
+    return BiPerBNN(mode=mode, w0=w0, first_activation=first_activation)
 
 
 ZOO = {"biper_bnn": build}

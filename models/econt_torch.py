@@ -26,11 +26,11 @@ from torch import nn
 from hwflow.quant.fixed_torch import signed_bias, signed_weight, unsigned_act
 
 DATASET = "hgcal"
-TASK = "autoencoder"
+TASK = "autoencode"
 INPUT_SHAPE = (1, 8, 8)
 INPUT_RANGE = (0.0, 1.0 - 2.0**-10)
-EPOCHS = 30
-TRAIN = {"task": "autoencoder", "batch_size": 256, "lr": 3e-3}
+DEFAULT_EPOCHS = 30
+TRAIN = {"task": "autoencode", "batch_size": 256, "lr": 3e-3}
 ENCODER_PARAMETERS = 2144
 LATENT = 16
 

@@ -22,7 +22,7 @@ DATASET = "jets"
 TASK = "classify"
 INPUT_SHAPE = (16,)  # without the batch axis
 INPUT_RANGE = (-16.0, 16.0 - 2.0**-7)  # the input quantizer's grid: [-16, 16 - 2**-7]
-EPOCHS = 10
+DEFAULT_EPOCHS = 10
 TRAIN = {"task": "classify", "batch_size": 256, "lr": 3e-3}
 
 W_BITS, A_BITS = 6, 6

@@ -107,30 +107,35 @@ def test_approx_sign_act_quant_in_quant_identity():
     assert x.grad.tolist() == pytest.approx([0.5, 2.0, 1.5, 0.0])
 
 
-# ------------------------------------------------------ scale + BN + sign, folded
-def test_channel_scale_sign_fold_equals_unfolded_sign():
+# ------------------------------------------------- binary scale, folded at export
+def test_binary_scale_thresholds_equal_the_float_forward():
     torch.manual_seed(0)
-    m = bp.ChannelScaleSign(6)
+    bound = 18
+    m = bp.BinaryScale(5, bound=bound)
     with torch.no_grad():
-        m.alpha.copy_(torch.tensor([0.5, -1.2, 2.0, 0.7, 1.0, -0.3]))
-        m.bn.weight.copy_(torch.tensor([1.0, 0.8, -0.5, 1.3, 0.0, 2.0]))
-        m.bn.bias.copy_(torch.tensor([0.1, -0.4, 0.3, 0.0, -0.2, 0.5]))
-        m.bn.running_mean.copy_(torch.tensor([3.0, -2.0, 1.0, 0.5, 0.0, -1.0]))
-        m.bn.running_var.copy_(torch.tensor([4.0, 1.0, 2.0, 0.25, 1.0, 9.0]))
-    s = torch.arange(-40, 41, dtype=torch.float32)[:, None].repeat(1, 6) / 4  # integer/4 sums
+        m.log_alpha.copy_(torch.tensor([0.0, -1.3, 0.7, 2.0, -4.0]))
+        # beta on/near integer multiples of alpha: the ties are where a fold can go wrong
+        alpha = torch.exp(m.log_alpha)
+        m.beta.copy_(torch.tensor([-3.0, 2.5, 0.0, 1000.0, -0.1]))
+        m.beta[0] = -3 * alpha[0]
+        m.beta[2] = 7 * alpha[2] + 1e-7
     m.eval()
-    got = m(s)
-    alpha = m.alpha.detach().double()
-    bn = m.bn
-    z = (alpha * s.double() - bn.running_mean.double()) / torch.sqrt(bn.running_var.double() + bn.eps)
-    z = z * bn.weight.detach().double() + bn.bias.detach().double()
-    want = torch.where(z >= 0, 1.0, -1.0).float()
-    assert torch.equal(got, want)
-    assert set(got.unique().tolist()) == {-1.0, 1.0}
-    # training mode: ApproxSign gradient flows into alpha and BN
+    s = torch.arange(-bound, bound + 1, dtype=torch.float32)[:, None].repeat(1, 5)
+    s4 = s[:, :, None, None].repeat(1, 1, 2, 3)  # also as an NCHW conv output
+    want = torch.where(s * torch.exp(m.log_alpha) + m.beta >= 0, 1.0, -1.0)
+    assert torch.equal(m(s), want)
+    t = m.integer_thresholds()
+    assert t.tolist()[3] == -bound  # beta = 1000: always +1
+    assert torch.equal(torch.where(s >= t.float(), 1.0, -1.0), want)
+    m.freeze()
+    assert torch.equal(m(s), want) and torch.equal(m(s4), want[:, :, None, None].expand_as(s4))
+    m.unfreeze()
+    # training mode: ApproxSign gradient flows into alpha and beta
     m.train()
-    m(s[:16] + 0.3).sum().backward()
-    assert m.alpha.grad is not None and m.alpha.grad.abs().sum() > 0
+    m(s[:8] / 10).sum().backward()
+    assert m.log_alpha.grad is not None and m.beta.grad.abs().sum() > 0
+    with pytest.raises(ConfigError):
+        bp.BinaryScale(3, bound=0)
 
 
 # ------------------------------------------------------------ periodic activation
@@ -177,8 +182,7 @@ def test_biper_activation_exports_as_custom_op(tmp_path):
     from hwflow import zoo
     from hwflow.frontends import brevitas as fb
 
-    model = zoo.build_model("biper_bnn", "brevitas", seed=3, first_activation="biper")
-    fb.calibrate_batchnorm(model, "biper_bnn", seed=3)
+    model = zoo.build_model("biper_bnn", "brevitas", seed=3, first_activation="biper").eval()
     path = fb.export_brevitas(model, tmp_path / "biper_act.onnx", (1, 8, 8))
     mw = ModelWrapper(str(path))
     nodes = [n for n in mw.graph.node if n.op_type == "BiPer"]
@@ -210,16 +214,15 @@ def test_biper_weights_export_as_bipolar_quant_of_binary_values(tmp_path):
     for n in mw.graph.node:
         if n.op_type == "BipolarQuant" and mw.get_initializer(n.input[0]) is not None:
             weights.append(mw.get_initializer(n.input[0]))
-    assert sorted(w.shape for w in weights) == sorted([(32, 16, 3, 3), (64, 128)]) or \
-        sorted(w.size for w in weights) == sorted([32 * 16 * 9, 64 * 128])
-    want = {w.size: np.where(np.sin(20.0 * w) >= 0, 1.0, -1.0) for w in
-            (model.conv2.weight.detach().numpy(), model.fc1.weight.detach().numpy())}
+    assert sorted(w.shape for w in weights) == [(32, 32, 3, 3), (64, 32, 3, 3)]
+    want = {w.shape: np.where(np.sin(20.0 * w) >= 0, 1.0, -1.0) for w in
+            (model.block1[0].weight.detach().numpy(), model.block2[0].weight.detach().numpy())}
     for w in weights:
         assert set(np.unique(w)) <= {-1.0, 1.0}
-        assert np.array_equal(np.sort(w.ravel()), np.sort(want[w.size].ravel()))
+        assert np.array_equal(w, want[w.shape])
     # the model's latent weights were restored after the export
     m2 = fb.build_brevitas_zoo_model("biper_bnn", seed=0)
-    assert not set(np.unique(m2.conv2.weight.detach().numpy())) <= {-1.0, 1.0}
+    assert not set(np.unique(m2.block1[0].weight.detach().numpy())) <= {-1.0, 1.0}
 
 
 def test_stage1_biper_model_is_refused_at_export(tmp_path):

@@ -23,7 +23,6 @@ def exported(tmp_path_factory):
             path = tmp_path_factory.mktemp(name) / f"{name}.onnx"
             fb.export_brevitas_zoo_model(name, path, seed=0)
             model = fb.build_brevitas_zoo_model(name, seed=0)
-            fb.calibrate_batchnorm(model, name, seed=0)
             cache[name] = (model, path)
         return cache[name]
 

@@ -6,8 +6,8 @@ torch's ONNX exporter); hwflow adds what Brevitas does not know:
 - BiPer weights: the latent weights are replaced by their binary values for the duration
   of the export (:class:`hwflow.quant.biper_torch.binarized_weights_for_export`), so the
   ``BipolarQuant`` on each weight computes ``sign(sin(w0 w))``;
-- binary layers' scale + BatchNorm are exported in their folded threshold form
-  (:class:`hwflow.quant.biper_torch.ChannelScaleSign.freeze`);
+- binary layers' per-channel scale is exported folded into integer thresholds
+  (:meth:`hwflow.quant.biper_torch.BinaryScale.freeze`);
 - the hwflow ``BiPer`` activation (custom op, domain ``hwflow.ir.custom_op``) gets its
   output annotated ``BIPOLAR``;
 - a zero ``Pad`` in front of a ``Conv`` (PyTorch's way to write TensorFlow's asymmetric
@@ -114,12 +114,12 @@ def export_brevitas(model, out_path: str | os.PathLike, input_shape: tuple[int, 
     from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from hwflow.quant.biper_torch import ChannelScaleSign, binarized_weights_for_export
+    from hwflow.quant.biper_torch import BinaryScale, binarized_weights_for_export
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    folds = [m for m in model.modules() if isinstance(m, ChannelScaleSign)]
+    folds = [m for m in model.modules() if isinstance(m, BinaryScale)]
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out_path.parent, prefix=".export.")
     os.close(fd)
     try:
@@ -233,8 +233,6 @@ def export_brevitas_zoo_model(
     """Build zoo model ``name`` (random init with ``seed``, or the state_dict ``trained``)
     and export it to QONNX at ``out_path`` (CONTRACTS.md section 3)."""
     model = build_brevitas_zoo_model(name, seed=seed, trained=trained)
-    if trained is None:
-        calibrate_batchnorm(model, name, seed=seed)
     return export_brevitas(model, out_path, input_shape_of(name))
 
 
@@ -265,27 +263,6 @@ def export_file(path: str | os.PathLike, out_path: str | os.PathLike, model: str
             os.unlink(out)
             raise
     return out
-
-
-def calibrate_batchnorm(model, name: str, seed: int = 0, n: int = 256) -> None:
-    """Give untrained BatchNorm layers realistic running statistics (a few forward passes
-    in train mode on random inputs, no weight update), so an untrained binary network
-    does not output constants. Models without BatchNorm are left alone."""
-    import torch
-
-    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return
-    g = torch.Generator().manual_seed(seed)
-    x = random_inputs(name, n, generator=g)
-    model.train()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
-                m.momentum = None  # cumulative average over the calibration batches
-        for chunk in x.split(64):
-            model(chunk)
-    model.eval()
 
 
 def random_inputs(name: str, n: int, generator=None):
@@ -366,5 +343,5 @@ def check_export(model, onnx_path, x: np.ndarray) -> dict:
 __all__ = [
     "ZOO_NAMES", "load_state_dict_file", "read_weights_file", "export_zoo_model", "export_file", "build_brevitas_zoo_model", "export_brevitas",
     "export_brevitas_zoo_model", "postprocess", "check_export", "torch_forward",
-    "reference_forward", "corner_inputs", "random_inputs", "calibrate_batchnorm",
+    "reference_forward", "corner_inputs", "random_inputs",
 ]

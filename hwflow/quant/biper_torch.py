@@ -14,13 +14,10 @@ What is here, and how each piece exports to QONNX:
 - :class:`ApproxSignActQuant` -- Brevitas binary activation quantizer: forward
   ``sign(x)`` (0 -> +1, as QONNX ``BipolarQuant``), backward Bi-Real's ApproxSign
   ``max(0, 2 - 2|x|)``. Export: ``BipolarQuant``.
-- :class:`ChannelScaleSign` -- the binary layer's learnable per-output-channel scale, the
-  BatchNorm and the binary activation as ONE module. Training: ``sign(BN(alpha * s))``. In
-  eval mode the scale and BatchNorm are folded into a per-channel threshold and direction,
-  ``sign(d * (s - t))``, which is what is exported (``Sub``/``Mul`` constants then
-  ``BipolarQuant``): the same float32 operations run in torch and in the QONNX graph, so
-  the two agree bit for bit. (The folded form differs from the unfolded float BN only when
-  a float32 rounding of BN lands exactly on 0; the eval-mode model *is* the folded one.)
+- :class:`BinaryScale` -- the binary layer's learnable per-output-channel scale
+  ``alpha * s + beta`` (alpha > 0) followed by the binary activation; folded at export into
+  per-channel integer thresholds on the accumulator (``Add(-t)`` then ``BipolarQuant``),
+  computed with the module's own float32 arithmetic so the fold is exact.
 - :class:`BiPerAct` -- hwflow's periodic binary activation (CONTRACTS.md section 2):
   ``y = +1 if (x mod P) < P/2 else -1``, ``P = 2**log2_period`` in real units of ``x``,
   backward ``(2 pi / P) cos(2 pi x / P)``; exported as the custom op ``BiPer`` (domain
@@ -152,7 +149,7 @@ class ApproxSignBinaryQuant(BinaryQuant):
 
 class BiPerWeightQuant(SignedBinaryClampedConst, WeightQuantSolver):
     """Binary BiPer weight quantizer, scale 1 (the per-channel scale lives on the layer's
-    output, :class:`ChannelScaleSign`). Subclass to change ``w0``::
+    output, :class:`BinaryScale`). Subclass to change ``w0``::
 
         class BiPer30(BiPerWeightQuant):
             w0 = 30.0
@@ -231,75 +228,66 @@ class binarized_weights_for_export:
 
 
 # ------------------------------------------------------------------------------- modules
-class ChannelScaleSign(nn.Module):
-    """Per-output-channel learnable scale ``alpha``, BatchNorm, binary activation.
+class BinaryScale(nn.Module):
+    """Learnable per-channel ``alpha * s + beta`` (``alpha = exp(log_alpha) > 0``) on the
+    integer output ``s`` of a binary layer, followed by the binary activation (ApproxSign).
 
-    ``channels``: size of axis 1 of the input (conv: NCHW; dense: NC). With
-    ``scale=False`` (a higher-precision first layer) ``alpha`` is omitted.
-    Training: ``approx_sign(BN(alpha * s))``. Eval: ``sign(d * (s - t))`` with
-    ``t = mean - beta * sqrt(var + eps) / gamma`` divided by ``alpha`` and
-    ``d = sign(alpha * gamma)``, computed in float64 and rounded once to float32 (see
-    :meth:`folded`). Call :meth:`freeze` before exporting so the threshold is a constant.
+    Twin of ``hwflow.quant.biper_keras.BinaryScale``. ``channels`` is axis 1 of the input
+    (NCHW or NC); ``bound`` the accumulator bound ``|s| <= bound`` (the binary layer's fan-in).
+    The forward pass is always ``sign(alpha * s + beta)`` in float32. For export,
+    :meth:`freeze` folds it into per-channel integer thresholds ``t`` with
+    ``sign(alpha * s + beta) == sign(s - t)`` for every integer ``s`` in [-bound, bound],
+    evaluated with this module's own float32 arithmetic (so the fold is exact, not an
+    algebraic approximation); the graph then holds ``Add(-t)`` and ``BipolarQuant``, as the
+    QKeras exporter writes it.
     """
 
-    def __init__(self, channels: int, scale: bool = True, eps: float = 1e-5):
+    def __init__(self, channels: int, bound: int):
         super().__init__()
-        self.channels = channels
-        self.alpha = nn.Parameter(torch.ones(channels)) if scale else None
-        self.bn = nn.BatchNorm1d(channels, eps=eps)
-        # the sign is a Brevitas binary quantizer so that it exports as QONNX BipolarQuant
         from brevitas.nn import QuantIdentity
 
+        if not (isinstance(bound, int) and bound > 0):
+            raise ConfigError(f"BinaryScale needs a positive integer accumulator bound, got {bound!r}")
+        self.channels, self.bound = int(channels), int(bound)
+        self.log_alpha = nn.Parameter(torch.zeros(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+        # a Brevitas binary quantizer, so that the sign exports as QONNX BipolarQuant
         self.sign = QuantIdentity(act_quant=ApproxSignActQuant, return_quant_tensor=False)
         self.register_buffer("frozen_threshold", torch.zeros(0), persistent=False)
-        self.register_buffer("frozen_direction", torch.zeros(0), persistent=False)
 
     def _view(self, v: Tensor, ndim: int) -> Tensor:
         return v.reshape((1, self.channels) + (1,) * (ndim - 2))
 
+    def affine(self, s: Tensor) -> Tensor:
+        return s * self._view(torch.exp(self.log_alpha), s.dim()) + self._view(self.beta, s.dim())
+
     @torch.no_grad()
-    def folded(self) -> tuple[Tensor, Tensor]:
-        """(threshold t, direction d), float32, shape (channels,)."""
-        bn = self.bn
-        gamma = bn.weight.detach().double()
-        beta = bn.bias.detach().double()
-        mean = bn.running_mean.double()
-        std = torch.sqrt(bn.running_var.double() + bn.eps)
-        alpha = self.alpha.detach().double() if self.alpha is not None else torch.ones_like(gamma)
-        g = alpha * gamma
-        # BN(alpha s) = gamma (alpha s - mean) / std + beta = (g / std) (s - t)
-        nz = g != 0
-        t = (mean - beta * std / torch.where(nz, gamma, 1.0)) / torch.where(nz, alpha, 1.0)
-        d = torch.where(g < 0, -1.0, 1.0).double()
-        # g == 0: BN output is the constant beta -> sign(beta) via t = -/+inf, d = +1
-        t = torch.where(nz, t, torch.where(beta >= 0, -math.inf, math.inf).double())
-        return t.float(), d.float()
+    def integer_thresholds(self) -> Tensor:
+        """Per channel the smallest integer t in [-bound, bound + 1] with
+        ``alpha*s + beta >= 0  <=>  s >= t`` for every integer s in [-bound, bound]."""
+        ys = torch.arange(-self.bound, self.bound + 1, dtype=torch.float32)
+        vals = self.affine(ys[:, None].repeat(1, self.channels))
+        pos = vals >= 0
+        if bool(torch.any(pos[:-1] & ~pos[1:])):  # alpha > 0: cannot happen, but be sure
+            raise ModelError("sign(alpha*s + beta) is not monotone in s", node="BinaryScale")
+        first = torch.where(pos.any(0), pos.float().argmax(0), torch.tensor(len(ys)))
+        return (first - self.bound).to(torch.int64)
 
     def freeze(self) -> None:
-        t, d = self.folded()
-        self.frozen_threshold, self.frozen_direction = t, d
+        self.frozen_threshold = self.integer_thresholds().to(torch.float32)
 
     def unfreeze(self) -> None:
         self.frozen_threshold = torch.zeros(0)
-        self.frozen_direction = torch.zeros(0)
 
     def forward(self, s: Tensor) -> Tensor:
         s = getattr(s, "value", s)  # QuantTensor -> its dequantized value
-        if self.training:
-            z = s * self._view(self.alpha, s.dim()) if self.alpha is not None else s
-            return self.sign(self._bn(z))
-        if self.frozen_threshold.numel():
-            t, d = self.frozen_threshold, self.frozen_direction
-        else:
-            t, d = self.folded()
-        # the exported graph computes exactly these two float32 operations, then BipolarQuant
-        return self.sign((s - self._view(t, s.dim())) * self._view(d, s.dim()))
+        if self.frozen_threshold.numel() and not self.training:
+            # export form: s is an integer accumulator, the threshold test is exact
+            return self.sign(s + self._view(-self.frozen_threshold, s.dim()))
+        return self.sign(self.affine(s))
 
-    def _bn(self, z: Tensor) -> Tensor:
-        if z.dim() == 2:
-            return self.bn(z)
-        n, c = z.shape[:2]
-        return self.bn(z.reshape(n, c, -1)).reshape(z.shape)
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, bound={self.bound}"
 
 
 class BiPerAct(nn.Module):
@@ -351,5 +339,5 @@ __all__ = [
     "W0_DEFAULT", "BIPER_DOMAIN", "BiPerSignFn", "ApproxSignFn", "PeriodicSquareFn", "biper_sign",
     "approx_sign", "periodic_square", "BiPerBinaryQuant", "ApproxSignBinaryQuant",
     "BiPerWeightQuant", "ApproxSignActQuant", "biper_weight_quant", "biper_quants",
-    "set_biper_stage", "binarized_weights_for_export", "ChannelScaleSign", "BiPerAct",
+    "set_biper_stage", "binarized_weights_for_export", "BinaryScale", "BiPerAct",
 ]

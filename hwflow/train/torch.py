@@ -13,11 +13,11 @@
   the reconstruction and of a trivial baseline; per-stage results for BiPer models).
 
 Tasks (``TASK`` of the model file): ``classify`` (cross-entropy on the logits) and
-``autoencoder`` (ECON-T: quantized encoder + float decoder from ``build_decoder``, telescope
-loss, EMD metric, :mod:`hwflow.train.econt_metrics`). BiPer models (``TRAIN["biper_stages"]
-= (f1, f2)``, fractions of the epochs) train in two stages: stage 1 with the real-valued
-``sin(w0 w)`` weights, stage 2 from there with binary weights (a fresh optimizer and
-learning-rate schedule per stage, as the paper's two runs).
+``autoencode`` (ECON-T: quantized encoder + float decoder from ``build_decoder``, telescope
+loss, EMD metric, :mod:`hwflow.train.econt_metrics`). BiPer models
+(``TRAIN["biper_stage1_fraction"]``: the fraction of the epochs in stage 1) train in two
+stages: stage 1 with the real-valued ``sin(w0 w)`` weights, stage 2 from there with binary
+weights (a fresh optimizer and learning-rate schedule per stage, as the paper's two runs).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
 
     mod = zoo.load_definition(name, "brevitas")
     cfg = dict(getattr(mod, "TRAIN", {}))
-    epochs = int(mod.EPOCHS if epochs is None else epochs)
+    epochs = int(zoo.default_epochs(name, "brevitas") if epochs is None else epochs)
     if epochs < 0:
         raise ConfigError(f"epochs must be >= 0, got {epochs}")
     lr = float(cfg.get("lr", 1e-3) if lr is None else lr)
@@ -136,7 +136,7 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
     metrics: dict[str, Any] = {"task": task, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                                "train_samples": int(len(x_tr)), "test_samples": int(len(x_te))}
 
-    if task == "autoencoder":
+    if task in ("autoencode", "autoencoder"):
         decoder = mod.build_decoder(seed)
         metrics["encoder_parameters"] = int(sum(p.numel() for p in model.parameters()))
         from hwflow.train.econt_metrics import telescope_loss_torch
@@ -154,15 +154,15 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
         return Trained(model.eval(), metrics, decoder.eval())
 
     if task != "classify":
-        raise ConfigError(f"model {name!r}: unknown TASK {task!r} (classify or autoencoder)")
+        raise ConfigError(f"model {name!r}: unknown TASK {task!r} (classify or autoencode)")
     ce = nn.CrossEntropyLoss()
 
     def loss_fn(xb, yb):
         return ce(_value(model(xb)), yb)
 
-    stages = cfg.get("biper_stages")
-    if stages and any(True for _ in biper_quants(model)):
-        e1 = int(round(epochs * stages[0] / (stages[0] + stages[1])))
+    frac1 = cfg.get("biper_stage1_fraction")
+    if frac1 is not None and any(True for _ in biper_quants(model)):
+        e1 = int(round(epochs * float(frac1)))
         set_biper_stage(model, 1)
         _run_epochs(model, model.parameters(), loss_fn, x_tr, y_tr, e1, batch_size, lr, gen, log, "biper_stage1")
         metrics["stage1"] = {"epochs": e1, "test_accuracy_real_sin_weights": _accuracy(model, x_te, y_te)}
@@ -194,7 +194,7 @@ def train_torch(name: str, run_dir: str | os.PathLike, epochs: int | None = None
     Args:
         name: zoo model (``models/<name>_torch.py``), e.g. ``jet_mlp``, ``econt``, ``biper_bnn``.
         run_dir: run directory (created).
-        epochs: training epochs (the model file's ``EPOCHS`` if None; 0 = export untrained).
+        epochs: training epochs (the model file's ``DEFAULT_EPOCHS`` if None; 0 = no training).
         seed: seeds the data split/generator, the initialisation and the batch order.
         lr, batch_size: override the model file's ``TRAIN`` settings.
         check_samples: random stimulus samples (plus corners) for the export check.
