@@ -14,9 +14,10 @@ from hwflow.ir.executor import ReferenceExecutor
 from hwflow.ir.fixed import FixedType
 from hwflow.ir.infer import infer_fixed_point, ir_summary, node_macs, write_ir_json
 from hwflow.ir.load import load_model
+from hwflow.ir.ort_check import ort_cross_check
 from hwflow.ir.stimulus import DEFAULT_INPUT_TYPE, input_types, make_stimulus
 
 __all__ = [
     "load_model", "clean_model", "infer_fixed_point", "ReferenceExecutor", "FixedType", "make_stimulus",
-    "split_preprocessing", "write_ir_json", "ir_summary", "node_macs", "input_types", "DEFAULT_INPUT_TYPE",
+    "split_preprocessing", "ort_cross_check", "write_ir_json", "ir_summary", "node_macs", "input_types", "DEFAULT_INPUT_TYPE",
 ]
