@@ -113,3 +113,19 @@ def test_clean_without_rewrites_is_identity_on_any_float_input(external_dir):
     b = np.concatenate([r[m.graph.output[0].name] for r in execute_onnx_samples(m, x, full=False)])
     assert np.array_equal(a, b)
     assert np.array_equal(ReferenceExecutor(m).run(x), b.astype(np.float64))
+
+
+def test_gemm_to_matmul_keeps_outputs(external_dir):
+    from hwflow.ir import load_model
+
+    raw = load_model(external_dir / "bnn_model_fc_1layer.onnx")
+    a = clean_model(raw)
+    b = clean_model(raw, gemm_to_matmul=True)
+    assert "Gemm" in {n.op_type for n in a.graph.node}
+    assert "Gemm" not in {n.op_type for n in b.graph.node} and "MatMul" in {n.op_type for n in b.graph.node}
+    x = make_stimulus(a, n=64, seed=0)
+    ref_a = np.concatenate([r[a.graph.output[0].name] for r in execute_onnx_samples(a, x, full=False)])
+    ref_b = np.concatenate([r[b.graph.output[0].name] for r in execute_onnx_samples(b, x, full=False)])
+    assert np.array_equal(ref_a, ref_b)
+    bad, _ = compare_every_tensor(b, ReferenceExecutor(b), x[:20])
+    assert not bad

@@ -116,3 +116,15 @@ def test_wrong_input_shape_is_typed(external_dir):
     ex = ReferenceExecutor(load_model(external_dir / "qkeras_jettagging.onnx"))
     with pytest.raises(ModelError, match="shape"):
         ex.run(np.zeros((3, 15)))
+
+
+def test_mac_fed_by_unquantized_batchnorm_is_rejected():
+    b = GraphBuilder()
+    x = b.quant("x", 0.25, 4)
+    y = b.node("MatMul", [x, b.qweight((4, 3))])
+    y = b.node("BatchNormalization", [y] + [b.const(np.ones(3))] * 4)
+    y = b.node("MatMul", [y, b.qweight((3, 2))])
+    data = b.model("x", [1, 4], y).model.SerializeToString()
+    with pytest.raises(MissingQuantization, match="BatchNormalization") as ei:
+        load_model(data)
+    assert ei.value.node

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 from qonnx.transformation.fold_constants import FoldConstants
+from qonnx.transformation.gemm_to_matmul import GemmToMatMul
 from qonnx.transformation.general import (GiveUniqueNodeNames, RemoveStaticGraphInputs, RemoveUnusedTensors,
                                           SortGraph)
 from qonnx.transformation.infer_shapes import InferShapes
@@ -65,7 +66,7 @@ def split_preprocessing(model):
 
 
 def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_preprocessing: bool = True,
-                thresholds: bool = True):
+                thresholds: bool = True, gemm_to_matmul: bool = False):
     """Canonical form of ``model`` (a new ModelWrapper; the argument is not modified).
 
     ``input_type``: type of the input quantizer given to a float input that has none
@@ -81,6 +82,11 @@ def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_
                 model = model.transform(StripPreprocessing())
             if input_type is not None:
                 model = model.transform(InsertInputQuant(input_type))
+            if gemm_to_matmul and model.get_nodes_by_op_type("Gemm"):
+                model = model.transform(GemmToMatMul())
+                model = model.transform(InferShapes())
+                model = model.transform(FoldTransposeIntoQuantInit())
+                model = model.transform(FoldConstants(exclude_op_types=KEEP_OPS))
             model = model.transform(InferShapes())
             if thresholds:
                 model = model.transform(FoldFloatIntoThresholds())

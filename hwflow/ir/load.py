@@ -26,6 +26,9 @@ LOADABLE_OPS = set(KERNELS) | PREPROCESSING_OPS
 MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
 WEIGHT_SOURCES = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold"}
 PASS_THROUGH = {"Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"}
+# ops whose output is float by nature: a MAC fed by them (no quantizer between) has no
+# fixed-point input (a graph input without quantizer is fine: clean_model adds one)
+FLOAT_SOURCES = {"Softmax", "Sigmoid", "BatchNormalization", "Pow"}
 
 
 def _read_bytes(src) -> tuple[bytes, str | None]:
@@ -149,7 +152,7 @@ def check_quantized_macs(model, where=None):
                                       node=n.name, path=where)
         x = n.input[0]
         src = source_op(x)
-        if src in ("Softmax", "Sigmoid"):
+        if src in FLOAT_SOURCES:
             raise MissingQuantization(f"{n.op_type} input {x!r} comes from a float {src} without quantization",
                                       node=n.name, path=where)
 
