@@ -111,6 +111,7 @@ def _mixed_model():
                 use_bias=False, name="ternconv")(h)
     h = QActivation(binary(alpha=1), name="bin")(h)
     h = keras.layers.AveragePooling2D(2, name="avg")(h)
+    h = QActivation(quantized_po2(4, 2), name="po2act")(h)
     h = keras.layers.Flatten()(h)
     h = QDense(5, kernel_quantizer=quantized_bits(4, 0, alpha="auto_po2"),
                bias_quantizer=quantized_bits(6, 2, alpha=1),
@@ -224,3 +225,23 @@ def test_save_load_roundtrip_with_biper_objects(tmp_path):
         back = load_keras_model(tmp_path / fname)
         np.testing.assert_array_equal(back(x).numpy(), model(x).numpy())
         assert_bit_exact(back, export_keras_model(back), x)
+
+
+@pytest.mark.parametrize("q", [quantized_po2(5), quantized_po2(4, 4)], ids=str)
+def test_po2_activation_thresholds_are_exact(q):
+    keras.utils.set_random_seed(10)
+    x_in = keras.Input((6,))
+    h = QActivation(quantized_bits(14, 6, alpha=1))(x_in)  # wide input range, fine grid
+    h = QActivation(q, name="po2")(h)
+    h = QDense(2, kernel_quantizer=quantized_bits(6, 0, alpha=1), use_bias=False)(h)
+    model = keras.Model(x_in, h)
+    m = export_keras_model(model)
+    assert "MultiThreshold" in [n.op_type for n in m.graph.node]
+    x = stimulus(model, 2000, seed=11)
+    sub = keras.Model(model.inputs, model.get_layer("po2").output)
+    y_po2 = sub(x).numpy()
+    full = run_qonnx(m, x, intermediate=True)
+    po2_node = [n for n in m.graph.node if n.op_type in ("MultiThreshold", "Add")][-1]
+    np.testing.assert_array_equal(full[po2_node.output[0]], y_po2)
+    assert len(np.unique(y_po2)) > 8  # many levels exercised
+    assert_bit_exact(model, m, x)

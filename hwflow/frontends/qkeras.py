@@ -324,8 +324,88 @@ def _act_quant(g: _Graph, q, x: str, base: str, layer: str) -> str:
         if scale != 1.0:
             y = g.node("Mul", [y, g.const(f"{base}_alpha", scale)], f"{base}_scaled")
         return y
+    if kind in ("quantized_po2", "quantized_relu_po2"):
+        if getattr(q, "use_stochastic_rounding", False):
+            raise UnsupportedOp(f"{q}: stochastic rounding", node=layer)
+        return _staircase(g, q, x, base, layer)
     raise UnsupportedOp(f"activation quantizer {q} is not supported by the QONNX exporter",
                         node=layer)
+
+
+MAX_STAIRCASE_THRESHOLDS = 256
+
+
+def _f32_key(x: np.ndarray) -> np.ndarray:
+    """float32 -> int64 that orders like the floats (+0 and -0 both map to 0)."""
+    i = np.asarray(x, np.float32).view(np.int32).astype(np.int64)
+    return np.where(i >= 0, i, -(i & 0x7FFFFFFF))
+
+
+def _key_f32(k: np.ndarray) -> np.ndarray:
+    k = np.asarray(k, np.int64)
+    bits = np.where(k >= 0, k, (-k) | 0x80000000).astype(np.uint32)
+    return bits.view(np.float32)
+
+
+def _staircase(g: _Graph, q, x: str, base: str, layer: str) -> str:
+    """A monotone non-uniform quantizer (power-of-two levels) as QONNX MultiThreshold(s).
+
+    The levels and the exact float32 switching points are read off the QKeras quantizer
+    itself (bisection over the ordered float32 values, the quantizer as oracle), so the
+    thresholds reproduce TensorFlow's float32 decisions (log2 + round) bit for bit. Steps
+    between levels that are k times the smallest step repeat their threshold k times, so
+    ``y = lowest + unit * #(x >= t_i)`` gives exactly the levels; when that would need more
+    than ``MAX_STAIRCASE_THRESHOLDS`` thresholds, one MultiThreshold per distinct step size
+    is emitted and the results are added.
+    """
+    from hwflow.quant import keras_env
+
+    tf, _ = keras_env()
+
+    def f(v: np.ndarray) -> np.ndarray:
+        return np.asarray(q(tf.constant(np.asarray(v, np.float32))), np.float64)
+
+    # |x| <= 2**20: beyond that QKeras' own straight-through form x + (xq - x) loses the
+    # level to float32 cancellation (at ~1e38 it returns 0), i.e. no activation range
+    probe = [0.0] + [s * 2.0**e for e in range(-40, 21) for s in (1, -1)]
+    probe += [s * 2.0 ** (e + 0.5) for e in range(-40, 20) for s in (1, -1)]
+    pv = np.sort(np.asarray(probe, np.float32))
+    fv = f(pv)
+    if np.any(np.diff(fv) < 0):
+        raise UnsupportedOp(f"{q}: not monotone, no threshold export", node=layer)
+    levels = np.unique(fv)
+    gaps = np.diff(levels)
+    if gaps.size == 0:
+        raise UnsupportedOp(f"{q}: constant output", node=layer)
+    # bracket every switching point between the probes, then bisect all at once
+    lo = np.array([_f32_key(pv[np.nonzero(fv == levels[i])[0].max()]) for i in range(len(gaps))])
+    hi = np.array([_f32_key(pv[np.nonzero(fv == levels[i + 1])[0].min()]) for i in range(len(gaps))])
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        up = f(_key_f32(mid)) >= levels[1:]
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    thr = _key_f32(hi).astype(np.float32)
+    unit = float(gaps.min())
+    reps = np.rint(gaps / unit).astype(np.int64)
+    if np.array_equal(reps * unit, gaps) and reps.sum() <= MAX_STAIRCASE_THRESHOLDS:
+        # one node: y = lowest + unit * #(x >= t_i), each t_i repeated gap_i / unit times
+        return _multithreshold(g, x, np.repeat(thr, reps), unit, float(levels[0]), base)
+    # many thresholds: one node per distinct step size, summed (y = lowest + sum_k gap_k * #)
+    y = None
+    for k, gap in enumerate(np.unique(gaps)):
+        t = thr[gaps == gap]
+        bias = float(levels[0]) if k == 0 else 0.0
+        term = _multithreshold(g, x, t, float(gap), bias, f"{base}_step{k}")
+        y = term if y is None else g.node("Add", [y, term], f"{base}_sum{k}")
+    return y
+
+
+def _multithreshold(g: _Graph, x: str, thr: np.ndarray, scale: float, bias: float,
+                    base: str) -> str:
+    t_name = g.const(f"{base}_thresholds", np.asarray(thr, np.float32)[None, :])
+    bits = max(1, int(np.ceil(np.log2(len(thr) + 1))))
+    return g.node("MultiThreshold", [x, t_name], base, domain=QONNX_DOMAIN,
+                  out_dtype=f"UINT{bits}", out_scale=scale, out_bias=bias)
 
 
 def _weight_grid(q, wq: np.ndarray, layer: str, channel_axis: int | None
