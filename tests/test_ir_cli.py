@@ -44,3 +44,18 @@ def test_exec_matches_executor(external_dir, tmp_path):
     assert np.array_equal(y, ex.run(x))
     tensors = np.load(tmp_path / "y_tensors.npz")
     assert len(tensors.files) >= len(m.graph.node)
+
+
+def test_exec_raw_model_with_preprocessing_on_float_inputs(external_dir, tmp_path):
+    """`hwflow exec` runs the model as given: TFC_2W2A on arbitrary float pixels equals
+    execute_onnx on the original file (pre-processing, BN and all)."""
+    from _ir_util import execute_onnx_samples
+
+    path = external_dir / "TFC_2W2A.onnx"
+    raw = load_model(path)
+    x = np.random.default_rng(0).random((25, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = runner.invoke(app, ["exec", str(path), "--inputs", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")])
+    assert r.exit_code == 0, r.output
+    ref = np.concatenate([d[raw.graph.output[0].name] for d in execute_onnx_samples(raw, x, full=False)])
+    assert np.array_equal(np.load(tmp_path / "y.npy"), ref.astype(np.float64))
