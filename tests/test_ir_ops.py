@@ -104,7 +104,35 @@ def nonpow2_dense():
     return b.model("x", [1, 16], y)
 
 
+def zero_point_model():
+    """Asymmetric unsigned quantizer (integer zero-point 3): values (q - 3) * 2**-2."""
+    b = GraphBuilder(seed=2)
+    x = b.quant("x", 2.0 ** -4, 8)
+    y = b.node("Quant", [x, b.const(2.0 ** -2), b.const(3.0), b.const(4.0)], QDOM, signed=0, narrow=0,
+               rounding_mode="ROUND")
+    y = b.node("MatMul", [y, b.qweight((6, 3), bits=4, frac=1)])
+    return b.model("x", [1, 6], y)
+
+
+def two_inputs_model():
+    """Two graph inputs, each with its own quantizer, concatenated."""
+    from onnx import TensorProto, helper
+
+    b = GraphBuilder(seed=6)
+    a = b.quant("a", 2.0 ** -2, 4)
+    c = b.quant("b", 2.0 ** -3, 6, signed=0)
+    y = b.node("Concat", [a, c], axis=1)
+    y = b.node("MatMul", [y, b.qweight((9, 2), bits=3, frac=0)])
+    m = b.model("a", [1, 5], y)
+    m.graph.input.append(helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 4]))
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    return m.transform(InferShapes())
+
+
 CASES = {
+    "zero_point": zero_point_model,
+    "two_inputs": two_inputs_model,
     "nonpow2_dense": nonpow2_dense,
     "conv2d": lambda: conv_model(),
     "conv2d_stride_pad": lambda: conv_model(strides=[2, 2], pads=[1, 0, 2, 1]),

@@ -205,8 +205,9 @@ class GraphAnalysis:
         x, s, zp, bw = ins
         if s.const is None or zp.const is None or bw.const is None:
             raise ModelError("Quant with non-constant scale/zero-point/bit width", node=node.name)
-        if np.any(np.asarray(zp.const) != 0):
-            raise UnsupportedOp("Quant with a non-zero zero-point", node=node.name)
+        zpv = np.asarray(zp.const, dtype=np.float64)
+        if np.any(zpv != np.round(zpv)):
+            raise UnsupportedOp("Quant with a non-integer zero-point (values off the grid)", node=node.name)
         bits = int(np.asarray(bw.const).item())
         signed = bool(a.get("signed", 1))
         k = KERNELS["Quant"]
