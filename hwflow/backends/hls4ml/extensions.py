@@ -39,7 +39,7 @@ def biper_bit(log2_period: int, frac: int, width: int, signed: bool) -> tuple[in
     """(bit_index, bit_mode) of the C++ (see nnet_biper.h): y = -1 iff bit k+f-1 of q is 1."""
     bit = int(log2_period) + int(frac) - 1
     if bit < 0:
-        raise ModelError(f"BiPer with log2_period {log2_period} on a grid of 2**-{frac}: needs k + f >= 1")
+        raise ModelError(f"BiPer with log2_period {log2_period} on a grid of step 2**{-int(frac)}: needs k + f >= 1")
     if bit < width:
         return bit, 0
     if signed:

@@ -94,6 +94,20 @@ def quantizer_precision(t, like):
                                  saturation_bits=like.saturation_bits)
 
 
+def values_precision(values, what: str):
+    """Narrowest exact precision of a constant array (all values dyadic, as float32 ones are)."""
+    from hwflow.ir.fixed import FixedType
+
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        v = np.zeros(1)
+    for frac in range(0, 160):
+        q = np.ldexp(v, frac)
+        if np.all(q == np.round(q)):
+            return exact_precision(FixedType.from_range(int(q.min()), int(q.max()), frac))
+    raise ModelError(f"{what}: values are not dyadic fixed-point numbers")
+
+
 def is_quantizer(p) -> bool:
     """A precision whose cast rounds or saturates (hls4ml made it from a QONNX Quant)."""
     ht = _hls_types()
@@ -319,7 +333,7 @@ class PrecisionSetter:
         """Types the layer's function does not use: pin them to the result type."""
         res = layer.get_output_variable().type.precision
         for name in type_names:
-            if name in layer.types:
+            if name in set(layer.types):
                 self._set_type(layer, rec, name, res)
 
     # -- per class ------------------------------------------------------------------------
@@ -477,6 +491,40 @@ class PrecisionSetter:
         self._unused(layer, rec, "accum_t")
 
     _layer_Pooling1D = _layer_Pooling2D
+
+    def _affine_elementwise_tensor(self, layer) -> str:
+        """The ONNX tensor an ApplyAlpha/BatchNormalization computes: hls4ml may name the layer
+        itself; then it is the chain of constant Add/Sub/Mul after its input."""
+        if layer.outputs[0] in self.names:
+            return self.out_tensor(layer)
+        t = self.names.get(layer.inputs[0], layer.inputs[0])
+        while True:
+            cons = self.model.find_consumers(t) or []
+            if len(cons) != 1 or cons[0].op_type not in ("Add", "Sub", "Mul") or cons[0].output[0] in self.hls_vars:
+                break
+            other = [i for i in cons[0].input if i != t]
+            if len(other) != 1 or not _is_const(self.model, other[0]):
+                break
+            t = cons[0].output[0]
+        if t == self.names.get(layer.inputs[0], layer.inputs[0]):
+            raise UnsupportedOp(f"cannot find the ONNX nodes behind {layer.class_name} {layer.name}", node=layer.name)
+        return t
+
+    def _layer_ApplyAlpha(self, layer, rec):
+        """x * scale + bias, computed exactly by nnet::normalize, then cast to the result."""
+        rec.tensor = self._affine_elementwise_tensor(layer)
+        p_s = values_precision(layer.weights["scale"].data, f"scales of {layer.name}")
+        p_b = values_precision(layer.weights["bias"].data, f"biases of {layer.name}")
+        self._set_type(layer, rec, "scale_t", p_s)
+        self._set_type(layer, rec, "bias_t", p_b)
+        self._set_result(layer, rec, self.ir(rec.tensor))
+        # ``*_precision`` attributes only seed initialize(); the weights' own types are set above
+        for name, p in (("scale_precision", p_s), ("bias_precision", p_b)):
+            if name in set(layer.types):  # (Mapping ``in`` also finds attributes that are None)
+                self._set_type(layer, rec, name, p)
+        self._unused(layer, rec, "accum_t")
+
+    _layer_BatchNormalization = _layer_ApplyAlpha
 
     def _same_as_input(self, layer, rec):
         """Layers hls4ml inserts that only move or pad values (zeros): the input's type."""
