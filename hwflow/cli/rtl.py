@@ -1,4 +1,5 @@
-"""`hwflow rtl` and `hwflow sim` (issue #6)."""
+"""`hwflow rtl` and `hwflow sim` (issue #6): thin layers over
+``hwflow.backends.rtl.generate_rtl`` and ``hwflow.sim.simulate``."""
 
 from __future__ import annotations
 
@@ -6,16 +7,31 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, not_built
+from hwflow.cli.common import cli_command, out
 
 
 @cli_command
 def rtl(
     model: Path = typer.Argument(..., help="QONNX model"),
     output: Path = typer.Option(..., "-o", "--output", help="run directory"),
+    top: str = typer.Option(None, help="top module name (default: model file name)"),
+    latency_cutoff: float = typer.Option(
+        5.0, help="pipeline register spacing in da4ml delay units (~adder levels); <= 0: one stage"
+    ),
+    input_type: str = typer.Option(None, help="input format, e.g. 'ap_fixed<16,6>' (default: the IR's)"),
+    no_lint: bool = typer.Option(False, "--no-lint", help="skip verilator --lint-only -Wall"),
 ) -> None:
     """Verilog of the model with a valid/ready wrapper."""
-    not_built("rtl", 6)
+    from hwflow.artifacts import read_json
+    from hwflow.backends.rtl import generate_rtl
+
+    p = generate_rtl(model, output, top=top, latency_cutoff=latency_cutoff, input_type=input_type, lint=not no_lint)
+    r = read_json(p)
+    i, o = r["input"], r["output"]
+    out.print(
+        f"{r['top']}: {i['elements']} x {i['element_width']}b -> {o['elements']} x {o['element_width']}b, "
+        f"latency {r['latency_cycles']} cycles, II {r['ii']}, {len(r['files'])} files; {p}"
+    )
 
 
 @cli_command
@@ -25,6 +41,13 @@ def sim(
     inputs: Path = typer.Option(None, help="inputs (.npy) instead of random ones"),
     save_outputs: Path = typer.Option(None, help="write RTL outputs (.npy)"),
     vcd: bool = typer.Option(False, help="dump waveforms"),
+    seed: int = typer.Option(0, help="seed of the random inputs, gaps and back-pressure"),
 ) -> None:
     """cocotb + Verilator co-simulation against the reference."""
-    not_built("sim", 6)
+    from hwflow.sim import simulate
+
+    r = simulate(run, inputs=inputs, samples=samples, vcd=vcd, seed=seed, save_outputs=save_outputs)
+    out.print(
+        f"{r['samples']} samples, {r['mismatches']} mismatches, {r['simulated_cycles']} cycles, "
+        f"{r['inferences_per_s']} inferences/s; {Path(run) / 'sim.json'}"
+    )

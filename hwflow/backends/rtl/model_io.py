@@ -1,0 +1,92 @@
+"""Load and clean a QONNX model for the RTL backend and find its input's fixed-point format.
+
+Uses the IR (``hwflow.ir``: ``load_model``, ``clean_model``, ``infer_fixed_point``) so
+that the RTL, hls4ml and the reference executor all see the same canonical graph.
+A model whose input has no quantizer and no datatype annotation (a float input, like
+``qkeras_jettagging.onnx``) gets the IR's default input type (``ap_fixed<16,6>``, an
+explicit input quantizer inserted by ``clean_model``) unless ``input_type`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from hwflow.backends.rtl.tracer import ElementFormat
+from hwflow.errors import ConfigError, ModelError
+
+_AP = re.compile(r"^\s*ap_(u?)(fixed|int)\s*<\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?>\s*$")
+
+
+def parse_input_type(text: str) -> ElementFormat:
+    """``ap_fixed<W,I>``, ``ap_ufixed<W,I>``, ``ap_int<W>``, ``ap_uint<W>`` -> format."""
+    m = _AP.match(text)
+    if not m:
+        raise ConfigError(f"input type {text!r} is not one of ap_fixed<W,I>, ap_ufixed<W,I>, ap_int<W>, ap_uint<W>")
+    unsigned, kind, w, i = m.group(1) == "u", m.group(2), int(m.group(3)), m.group(4)
+    if w < 1:
+        raise ConfigError(f"input type {text!r}: width must be >= 1")
+    frac = 0 if kind == "int" else w - int(i if i is not None else w)
+    return ElementFormat(signed=not unsigned, width=w, frac=frac)
+
+
+def format_from_fixed_type(t) -> ElementFormat:
+    return ElementFormat(
+        signed=bool(t.signed), width=int(t.width), frac=int(t.frac), scale=float(t.scale),
+        int_min=int(t.int_min), int_max=int(t.int_max),
+    )
+
+
+def prepare_model(model_path: str | Path, input_type: str | None = None) -> tuple[ModelWrapper, dict, list[str]]:
+    """(cleaned model, types dict tensor -> FixedType, stripped tail ops) through the IR.
+
+    A trailing Softmax is float post-processing (monotonic, argmax-preserving): the
+    hardware stops at its input (the logits), and so does the saved reference model.
+    """
+    from hwflow.ir import FixedType, clean_model, infer_fixed_point, load_model
+
+    kw = {}
+    if input_type is not None:
+        f = parse_input_type(input_type)
+        lo = -(1 << (f.width - 1)) if f.signed else 0
+        hi = (1 << (f.width - 1)) - 1 if f.signed else (1 << f.width) - 1
+        kw["input_type"] = FixedType(signed=f.signed, width=f.width, frac=f.frac, int_min=lo, int_max=hi)
+    model = clean_model(load_model(str(model_path)), **kw)
+    stripped = strip_float_tail(model)
+    return model, infer_fixed_point(model), stripped
+
+
+def strip_float_tail(model: ModelWrapper) -> list[str]:
+    g = model.graph
+    stripped = []
+    while len(g.output) == 1 and g.node and g.node[-1].op_type == "Softmax" and g.node[-1].output[0] == g.output[0].name:
+        last = g.node[-1]
+        new_out = [v for v in g.value_info if v.name == last.input[0]]
+        g.node.remove(last)
+        if new_out:
+            vi = new_out[0]
+            g.value_info.remove(vi)
+        else:
+            from onnx import TensorProto, helper
+
+            vi = helper.make_tensor_value_info(last.input[0], TensorProto.FLOAT, model.get_tensor_shape(last.input[0]))
+        g.output.remove(g.output[0])
+        g.output.append(vi)
+        stripped.append(last.op_type)
+    return stripped
+
+
+def input_format(model: ModelWrapper) -> ElementFormat:
+    """Format of the single graph input: the IR's type of the values it takes."""
+    from hwflow.ir import input_types
+
+    inits = {i.name for i in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in inits]
+    if len(names) != 1:
+        raise ModelError(f"RTL backend needs exactly one graph input, found {names}")
+    t = input_types(model)[names[0]]
+    if t.is_float:
+        raise ModelError(f"input {names[0]!r} has no fixed-point type", node=names[0])
+    return format_from_fixed_type(t)

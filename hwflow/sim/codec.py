@@ -1,0 +1,143 @@
+"""Between real-valued tensors and the stream's packed integer beats (CONTRACTS.md
+section 4): element i of a beat in bits [i*EW +: EW], two's complement (or unsigned)
+integer q of x = q * scale * 2**-frac. Plus stimulus and the reference outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.errors import ConfigError
+
+
+def _range(port: dict) -> tuple[int, int]:
+    w, signed = int(port["element_width"]), bool(port["signed"])
+    lo = -(1 << (w - 1)) if signed else 0
+    hi = (1 << (w - 1)) - 1 if signed else (1 << w) - 1
+    if port.get("int_min") is not None:
+        lo, hi = max(lo, int(port["int_min"])), min(hi, int(port["int_max"]))
+    return lo, hi
+
+
+def _step(port: dict) -> float:
+    return float(port.get("scale", 1.0)) * 2.0 ** -int(port["frac"])
+
+
+def to_int(port: dict, x: np.ndarray, what: str, strict: bool = True) -> np.ndarray | None:
+    """Real values -> integers q (n, elements). strict: raise ConfigError for values off
+    the grid or out of range; otherwise return None for them (caller reports mismatches)."""
+    n = len(x)
+    q = np.asarray(x, dtype=np.float64).reshape(n, -1) / _step(port)
+    qi = np.round(q)
+    lo, hi = _range(port)
+    bad = (qi != q) | (qi < lo) | (qi > hi) | ~np.isfinite(q)
+    if np.any(bad):
+        if not strict:
+            return None
+        s, e = np.argwhere(bad)[0]
+        raise ConfigError(
+            f"{what} sample {s} element {e} = {float(np.asarray(x).reshape(n, -1)[s, e])!r} is not on the "
+            f"port grid (step {_step(port)}, integer range [{lo}, {hi}])"
+        )
+    if q.shape[1] != int(port["elements"]):
+        raise ConfigError(f"{what}: {q.shape[1]} elements per sample, the port has {port['elements']}")
+    return qi.astype(object).astype(np.int64) if hi < 2**62 else qi.astype(object)
+
+
+def to_real(port: dict, q: np.ndarray) -> np.ndarray:
+    return np.asarray(q, dtype=np.float64) * _step(port)
+
+
+def pack(port: dict, q: np.ndarray) -> list[int]:
+    ew = int(port["element_width"])
+    mask = (1 << ew) - 1
+    beats = []
+    for row in q:
+        v = 0
+        for i, e in enumerate(row):
+            v |= (int(e) & mask) << (i * ew)
+        beats.append(v)
+    return beats
+
+
+def unpack(port: dict, beats: list[int]) -> np.ndarray:
+    ew, n, signed = int(port["element_width"]), int(port["elements"]), bool(port["signed"])
+    mask = (1 << ew) - 1
+    out = np.empty((len(beats), n), dtype=np.int64)
+    for s, v in enumerate(beats):
+        for i in range(n):
+            e = (v >> (i * ew)) & mask
+            if signed and e >> (ew - 1):
+                e -= 1 << ew
+            out[s, i] = e
+    return out
+
+
+def write_hex(path: Path, beats: list[int]) -> None:
+    Path(path).write_text("".join(f"{b:x}\n" for b in beats))
+
+
+def read_hex(path: Path) -> list[int]:
+    return [int(line, 16) for line in Path(path).read_text().split()]
+
+
+def corner_ints(lo: int, hi: int, n_el: int) -> list[np.ndarray]:
+    """0, max, most negative (min), and the two alternating max/min patterns."""
+    alt = np.array([hi if i % 2 == 0 else lo for i in range(n_el)])
+    rows = [np.zeros(n_el, dtype=np.int64), np.full(n_el, hi), np.full(n_el, lo), alt, np.where(alt == hi, lo, hi)]
+    if lo <= 0 <= hi:
+        rows.append(np.array([hi if i % 2 == 0 else 0 for i in range(n_el)]))
+    return rows
+
+
+def make_inputs(rtl: dict, model_path: Path, samples: int, seed: int) -> np.ndarray:
+    """Corners then seeded random inputs on the input port's grid (real values)."""
+    port = rtl["input"]
+    shape = (samples, *port["shape"][1:])
+    if port.get("format_source") == "ir":
+        try:
+            from hwflow.ir import load_model, make_stimulus
+        except ImportError:
+            make_stimulus = None
+        if make_stimulus is not None:
+            x = make_stimulus(load_model(str(model_path)), n=samples, seed=seed, corners=True)
+            return np.asarray(x, dtype=np.float64).reshape(shape)
+    lo, hi = _range(port)
+    n_el = int(port["elements"])
+    rows = corner_ints(lo, hi, n_el)[:samples]
+    rng = np.random.default_rng(seed)
+    rest = rng.integers(lo, hi + 1, size=(samples - len(rows), n_el), dtype=np.int64)
+    q = np.concatenate([np.array(rows, dtype=np.int64).reshape(-1, n_el), rest])
+    return to_real(port, q).reshape(shape)
+
+
+def check_inputs(rtl: dict, x: np.ndarray) -> np.ndarray:
+    port = rtl["input"]
+    x = np.asarray(x, dtype=np.float64)
+    per = int(port["elements"])
+    if x.size % per or x.ndim < 1:
+        raise ConfigError(f"inputs of shape {x.shape} do not split into samples of {per} elements")
+    return x.reshape((-1, *port["shape"][1:]))
+
+
+def reference(model_path: Path, rtl: dict, x: np.ndarray) -> np.ndarray:
+    """Outputs of the reference executor for a batch of inputs (float64)."""
+    try:
+        from hwflow.ir import ReferenceExecutor, load_model
+    except ImportError:
+        return _reference_qonnx(model_path, rtl, x)
+    ex = ReferenceExecutor(load_model(str(model_path)))
+    return np.asarray(ex.run(x), dtype=np.float64)
+
+
+def _reference_qonnx(model_path: Path, rtl: dict, x: np.ndarray) -> np.ndarray:
+    # stand-in until hwflow.ir.ReferenceExecutor exists: qonnx's executor, one sample at a time
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    m = ModelWrapper(str(model_path))
+    iname, oname = rtl["input"]["tensor"], rtl["output"]["tensor"]
+    ishape = rtl["input"]["shape"]
+    out = [execute_onnx(m, {iname: xi.reshape(ishape).astype(np.float32)})[oname] for xi in x]
+    return np.asarray(out, dtype=np.float64).reshape((len(x), *rtl["output"]["shape"][1:]))
