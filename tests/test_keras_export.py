@@ -225,6 +225,11 @@ def test_save_load_roundtrip_with_biper_objects(tmp_path):
         back = load_keras_model(tmp_path / fname)
         np.testing.assert_array_equal(back(x).numpy(), model(x).numpy())
         assert_bit_exact(back, export_keras_model(back), x)
+    # QKeras' own loader finds the registered hwflow objects too
+    from qkeras.utils import load_qmodel
+
+    np.testing.assert_array_equal(load_qmodel(str(tmp_path / "m.h5"), compile=False)(x).numpy(),
+                                  model(x).numpy())
 
 
 @pytest.mark.parametrize("q", [quantized_po2(5), quantized_po2(4, 4)], ids=str)
@@ -245,3 +250,31 @@ def test_po2_activation_thresholds_are_exact(q):
     np.testing.assert_array_equal(full[po2_node.output[0]], y_po2)
     assert len(np.unique(y_po2)) > 8  # many levels exercised
     assert_bit_exact(model, m, x)
+
+
+def test_layout_changes_reshape_gap_flatten_output():
+    """Reshape flat -> image (NHWC -> NCHW transpose), global average pooling, a Flatten
+    whose permutation passes through an activation into a dense layer, and a Flatten that
+    is the model output (permutation materialised as Reshape + Transpose + Flatten)."""
+    keras.utils.set_random_seed(12)
+    x_in = keras.Input((8,))
+    h = QActivation(quantized_bits(8, 2, alpha=1))(x_in)
+    h = QDense(16, kernel_quantizer=quantized_bits(6, 0, alpha=1),
+               bias_quantizer=quantized_bits(6, 0, alpha=1))(h)
+    h = QActivation(quantized_bits(8, 3, alpha=1))(h)
+    img = keras.layers.Reshape((2, 2, 4))(h)
+    c = QConv2D(4, 2, padding="same", kernel_quantizer=quantized_bits(6, 0, alpha=1),
+                bias_quantizer=quantized_bits(6, 0, alpha=1))(img)
+    c = QActivation(quantized_relu(8, 3))(c)
+    flat = keras.layers.Flatten()(c)
+    f = QActivation(quantized_bits(6, 2, alpha=1))(flat)
+    d = QDense(3, kernel_quantizer=quantized_bits(6, 0, alpha=1), use_bias=False)(f)
+    m1 = keras.Model(x_in, d)
+    assert_bit_exact(m1, export_keras_model(m1), stimulus(m1, 1000, seed=13))
+    g = keras.layers.GlobalAveragePooling2D()(c)
+    m2 = keras.Model(x_in, g)
+    assert_bit_exact(m2, export_keras_model(m2), stimulus(m2, 1000, seed=14))
+    m3 = keras.Model(x_in, f)  # Flatten -> activation -> model output
+    e3 = export_keras_model(m3)
+    assert "Transpose" in [n.op_type for n in e3.graph.node]
+    assert_bit_exact(m3, e3, stimulus(m3, 1000, seed=15))

@@ -193,6 +193,7 @@ class _Tensor:
     keras_shape: tuple  # without batch
     # for 2-D tensors produced by flattening an NCHW tensor: keras_flat = onnx_flat[:, perm]
     perm: np.ndarray | None = None
+    src_hwc: tuple | None = None  # the (h, w, c) that was flattened, when perm is set
 
     @property
     def rank(self) -> int:
@@ -541,23 +542,27 @@ def _activation(g: _Graph, act, x: _Tensor, base: str, layer: str) -> _Tensor:
         if fname == "linear":
             return x
         if fname == "relu":
-            return _Tensor(g.node("Relu", [x.name], base), x.keras_shape, x.perm)
+            return _Tensor(g.node("Relu", [x.name], base), x.keras_shape, x.perm, x.src_hwc)
         if fname == "softmax":
             _need_flat(g, x, base)
             return _Tensor(g.node("Softmax", [x.name], base, axis=x.rank - 1 if x.rank != 4
                                   else 1), x.keras_shape)
         raise UnsupportedOp(f"activation {fname!r} has no bit-exact export", node=layer)
-    return _Tensor(_act_quant(g, act, x.name, base, layer), x.keras_shape, x.perm)
+    return _Tensor(_act_quant(g, act, x.name, base, layer), x.keras_shape, x.perm, x.src_hwc)
 
 
 def _need_flat(g: _Graph, x: _Tensor, base: str) -> _Tensor:
-    """Materialise a pending NCHW->NHWC flatten permutation with a Gather."""
+    """Materialise a pending NCHW->NHWC flatten permutation: Reshape back to NCHW,
+    Transpose to NHWC, Flatten (ops every backend has)."""
     if x.perm is None:
         return x
-    idx = g.fresh(f"{base}_perm")
-    g.inits.append(numpy_helper.from_array(x.perm.astype(np.int64), idx))
-    x.name = g.node("Gather", [x.name, idx], f"{base}_nhwc", axis=1)
-    x.perm = None
+    h, w, c = x.src_hwc
+    shp = g.fresh(f"{base}_nchw_shape")
+    g.inits.append(numpy_helper.from_array(np.array([1, c, h, w], np.int64), shp))
+    y = g.node("Reshape", [x.name, shp], f"{base}_nchw")
+    y = g.node("Transpose", [y], f"{base}_nhwc", perm=[0, 2, 3, 1])
+    x.name = g.node("Flatten", [y], f"{base}_flat_nhwc", axis=1)
+    x.perm, x.src_hwc = None, None
     return x
 
 
@@ -664,7 +669,7 @@ def _batchnorm(g: _Graph, layer, x: _Tensor, base: str) -> _Tensor:
         params = [_to_onnx_order(p, x.perm) for p in params]
     names = [g.const(f"{base}_{k}", p) for k, p in zip(("scale", "bias", "mean", "var"), params)]
     y = g.node("BatchNormalization", [x.name] + names, base, epsilon=float(layer.epsilon))
-    return _Tensor(y, x.keras_shape, x.perm)
+    return _Tensor(y, x.keras_shape, x.perm, x.src_hwc)
 
 
 def _to_onnx_order(p: np.ndarray, perm: np.ndarray) -> np.ndarray:
@@ -682,7 +687,9 @@ def _flatten(g: _Graph, layer, x: _Tensor, base: str) -> _Tensor:
         h, w, c = x.keras_shape
         # keras flat index (i, j, ch) -> onnx flat index (ch, i, j)
         perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
-        return _Tensor(y, (n,), None if c == 1 or h * w == 1 else perm)
+        if c == 1 or h * w == 1:
+            return _Tensor(y, (n,))
+        return _Tensor(y, (n,), perm, (h, w, c))
     return _Tensor(y, (n,))
 
 
@@ -722,11 +729,11 @@ def _convert_layer(g: _Graph, layer, x: _Tensor) -> _Tensor:
         return _conv_like(g, layer, x, base, depthwise=True)
     if cls == "QActivation":
         return _Tensor(_act_quant(g, layer.quantizer, x.name, base, layer.name), x.keras_shape,
-                       x.perm)
+                       x.perm, x.src_hwc)
     if cls == "Activation":
         return _activation(g, layer.activation, x, base, layer.name)
     if cls == "ReLU" and layer.max_value is None and not layer.negative_slope and not layer.threshold:
-        return _Tensor(g.node("Relu", [x.name], base), x.keras_shape, x.perm)
+        return _Tensor(g.node("Relu", [x.name], base), x.keras_shape, x.perm, x.src_hwc)
     if cls == "BatchNormalization":
         return _batchnorm(g, layer, x, base)
     if cls == "MaxPooling2D":

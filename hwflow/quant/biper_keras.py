@@ -294,6 +294,15 @@ def set_biper_stage(model, stage: int) -> int:
     return n
 
 
+def _register_plain_names() -> None:
+    """QKeras deserialises quantizers by their plain class name (``get_quantizer`` looks in
+    Keras' global custom objects), so register them under those names too: with this module
+    imported, ``qkeras.utils.load_qmodel`` and ``keras.models.load_model`` find them."""
+    objs = keras.utils.get_custom_objects()
+    for cls in (BiPerWeight, ApproxSign, SignSTE, BiPerActivation, BinaryScale):
+        objs.setdefault(cls.__name__, cls)
+
+
 def custom_objects() -> dict:
     return {
         "BiPerWeight": BiPerWeight,
@@ -307,3 +316,6 @@ def custom_objects() -> dict:
         "hwflow>BiPerActivation": BiPerActivation,
         "hwflow>BinaryScale": BinaryScale,
     }
+
+
+_register_plain_names()
