@@ -65,3 +65,16 @@ def test_check_export_detects_a_difference(exported, tmp_path):
         other.body[0].weight[0, 0] += 0.5
     with pytest.raises(fb.MismatchError):
         fb.check_export(other, path, stimulus("jet_mlp", n=50))
+
+
+@pytest.mark.parametrize("mode", ["sign", "int8"])
+def test_benchmark_modes_of_the_bnn_export_exactly(tmp_path, mode):
+    """The plain sign-STE BNN (Brevitas' binary quantizers) and the 8-bit variant of the
+    BiPer architecture export and match too (the float mode has nothing to quantize)."""
+    from hwflow import zoo
+
+    model = zoo.build_model("biper_bnn", "brevitas", seed=2, mode=mode).eval()
+    path = fb.export_brevitas(model, tmp_path / f"{mode}.onnx", (1, 8, 8))
+    assert fb.check_export(model, path, grid_stimulus(path, n=500))["mismatches"] == 0
+    ops = {n.op_type for n in __import__("onnx").load(str(path)).graph.node}
+    assert ("BipolarQuant" in ops) == (mode == "sign")

@@ -112,8 +112,14 @@ class Trained:
 
 
 def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float | None = None,
-                batch_size: int | None = None, log: list | None = None) -> Trained:
-    """Train zoo model ``name`` in memory."""
+                batch_size: int | None = None, log: list | None = None, model: nn.Module | None = None,
+                data: tuple | None = None) -> Trained:
+    """Train zoo model ``name`` in memory.
+
+    ``model``: train this instance instead of a fresh ``build(seed)`` (e.g. another ``mode``
+    of ``biper_bnn`` for the digits benchmark); ``data``: ``(x_train, y_train, x_test,
+    y_test)`` instead of ``load_dataset(DATASET, seed)`` (images NCHW).
+    """
     from hwflow import zoo
     from hwflow.quant.biper_torch import biper_quants, set_biper_stage
 
@@ -131,8 +137,13 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
     torch.set_num_threads(int(os.environ.get("HWFLOW_TORCH_THREADS", "1")))
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = zoo.build_model(name, "brevitas", seed=seed)
-    x_tr, y_tr, x_te, y_te = _data(mod, seed)
+    if model is None:
+        model = zoo.build_model(name, "brevitas", seed=seed)
+    if data is None:
+        x_tr, y_tr, x_te, y_te = _data(mod, seed)
+    else:
+        x_tr, y_tr, x_te, y_te = (torch.as_tensor(np.asarray(a)) for a in data)
+        x_tr, x_te = x_tr.float(), x_te.float()
     metrics: dict[str, Any] = {"task": task, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                                "train_samples": int(len(x_tr)), "test_samples": int(len(x_te))}
 
