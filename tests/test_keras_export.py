@@ -278,3 +278,16 @@ def test_layout_changes_reshape_gap_flatten_output():
     e3 = export_keras_model(m3)
     assert "Transpose" in [n.op_type for n in e3.graph.node]
     assert_bit_exact(m3, e3, stimulus(m3, 1000, seed=15))
+
+
+@pytest.mark.parametrize("wq", [binary(), binary(alpha="auto_po2"), bk.SignSTE(),
+                                quantized_bits(1, 0, alpha=1)], ids=str)
+def test_binary_weight_quantizers_export_as_bipolar(wq):
+    keras.utils.set_random_seed(16)
+    x_in = keras.Input((10,))
+    h = QActivation(quantized_bits(6, 2, alpha=1))(x_in)
+    h = QDense(7, kernel_quantizer=wq, bias_quantizer=quantized_bits(6, 2, alpha=1))(h)
+    model = keras.Model(x_in, h)
+    m = export_keras_model(model)
+    assert any(n.op_type == "BipolarQuant" for n in m.graph.node)
+    assert_bit_exact(model, m, stimulus(model, 1000, seed=17))
