@@ -271,8 +271,15 @@ def test_layout_changes_reshape_gap_flatten_output():
     d = QDense(3, kernel_quantizer=quantized_bits(6, 0, alpha=1), use_bias=False)(f)
     m1 = keras.Model(x_in, d)
     assert_bit_exact(m1, export_keras_model(m1), stimulus(m1, 1000, seed=13))
+    from qkeras import QAveragePooling2D, QGlobalAveragePooling2D
+
     g = keras.layers.GlobalAveragePooling2D()(c)
+    g2 = QGlobalAveragePooling2D(average_quantizer=quantized_bits(4, 0, alpha=1),
+                                 activation=quantized_bits(8, 2, alpha=1))(
+        QAveragePooling2D(1, average_quantizer=quantized_bits(4, 0, alpha=1))(c))
     m2 = keras.Model(x_in, g)
+    m2q = keras.Model(x_in, g2)
+    assert_bit_exact(m2q, export_keras_model(m2q), stimulus(m2q, 1000, seed=18))
     assert_bit_exact(m2, export_keras_model(m2), stimulus(m2, 1000, seed=14))
     m3 = keras.Model(x_in, f)  # Flatten -> activation -> model output
     e3 = export_keras_model(m3)

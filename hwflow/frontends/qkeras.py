@@ -652,6 +652,21 @@ def _pool(g: _Graph, layer, x: _Tensor, base: str, op: str) -> _Tensor:
     return _Tensor(g.node(op, [x.name], base, **attrs), (oh, ow, c))
 
 
+def _average_quantizer(g: _Graph, layer, x: _Tensor, area: int, base: str) -> _Tensor:
+    """QKeras' quantized averaging: mean * area * quantizer(1/area), then ``activation``
+    (mirrors qkeras/qpooling.py operation by operation; exact when area is a power of 2)."""
+    q = getattr(layer, "average_quantizer_internal", None)
+    if q is not None:
+        from hwflow.quant import keras_env
+
+        tf, _ = keras_env()
+        factor = float(np.asarray(q(tf.constant(1.0 / area, tf.float32)), np.float32))
+        y = g.node("Mul", [x.name, g.const(f"{base}_area", float(area))], f"{base}_sum")
+        x = _Tensor(g.node("Mul", [y, g.const(f"{base}_factor", factor)], f"{base}_qavg"),
+                    x.keras_shape)
+    return _activation(g, getattr(layer, "activation", None), x, f"{base}_act", layer.name)
+
+
 def _batchnorm(g: _Graph, layer, x: _Tensor, base: str) -> _Tensor:
     axis = layer.axis if isinstance(layer.axis, int) else list(layer.axis)
     if isinstance(axis, list):
@@ -740,11 +755,18 @@ def _convert_layer(g: _Graph, layer, x: _Tensor) -> _Tensor:
         return _pool(g, layer, x, base, "MaxPool")
     if cls == "AveragePooling2D":
         return _pool(g, layer, x, base, "AveragePool")
-    if cls == "GlobalAveragePooling2D":
-        if getattr(layer, "keepdims", False):
-            raise UnsupportedOp("GlobalAveragePooling2D(keepdims=True)", node=layer.name)
+    if cls in ("GlobalAveragePooling2D", "QGlobalAveragePooling2D"):
+        if getattr(layer, "keepdims", False) or x.rank != 4:
+            raise UnsupportedOp("GlobalAveragePooling2D(keepdims=True) / not on an image",
+                                node=layer.name)
         y = g.node("GlobalAveragePool", [x.name], f"{base}_gap")
-        return _Tensor(g.node("Flatten", [y], base, axis=1), (x.keras_shape[-1],))
+        out = _Tensor(g.node("Flatten", [y], base, axis=1), (x.keras_shape[-1],))
+        if cls.startswith("Q"):
+            out = _average_quantizer(g, layer, out, x.keras_shape[0] * x.keras_shape[1], base)
+        return out
+    if cls == "QAveragePooling2D":
+        out = _pool(g, layer, x, f"{base}_avg", "AveragePool")
+        return _average_quantizer(g, layer, out, int(np.prod(layer.pool_size)), base)
     if cls == "Flatten":
         return _flatten(g, layer, x, base)
     if cls == "Reshape":
