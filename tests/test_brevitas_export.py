@@ -78,3 +78,14 @@ def test_benchmark_modes_of_the_bnn_export_exactly(tmp_path, mode):
     assert fb.check_export(model, path, grid_stimulus(path, n=500))["mismatches"] == 0
     ops = {n.op_type for n in __import__("onnx").load(str(path)).graph.node}
     assert ("BipolarQuant" in ops) == (mode == "sign")
+
+
+def test_export_failure_is_a_typed_error(tmp_path):
+    class Bad(torch.nn.Module):
+        def forward(self, x):
+            return torch.fft.fft(x).real  # no ONNX export for FFT
+
+    with pytest.raises(fb.ModelError, match="Bad"):
+        fb.export_brevitas(Bad(), tmp_path / "bad.onnx", (4,))
+    assert not (tmp_path / "bad.onnx").exists()
+    assert not list(tmp_path.glob(".export.*"))

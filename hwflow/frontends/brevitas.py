@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwflow.errors import ConfigError, InvalidModelFile, MismatchError
+from hwflow.errors import ConfigError, HwflowError, InvalidModelFile, MismatchError, ModelError
 
 #: zoo name -> definition file stem in models/ (the file ``models/<stem>_torch.py``)
 ZOO_NAMES = ("econt", "jet_mlp", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn")
@@ -127,7 +127,14 @@ def export_brevitas(model, out_path: str | os.PathLike, input_shape: tuple[int, 
             m.freeze()
         with binarized_weights_for_export(model), torch.no_grad(), _quiet():
             # TorchScript exporter: ~1 s here, where the dynamo exporter takes ~9 s per model
-            export_qonnx(model, input_t=torch.zeros((1, *input_shape)), export_path=tmp, dynamo=False)
+            try:
+                export_qonnx(model, input_t=torch.zeros((1, *input_shape)), export_path=tmp, dynamo=False)
+            except HwflowError:
+                raise
+            except Exception as e:  # torch/Brevitas tracing errors: say which model, keep the cause
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise ModelError(f"Brevitas QONNX export failed: {type(e).__name__}: {first}",
+                                 node=type(model).__name__) from e
         mw = ModelWrapper(tmp)
         mw = postprocess(mw)
         mw.save(tmp)
@@ -185,7 +192,7 @@ def _fuse_zero_pad_into_conv(mw):
     PyTorch has no asymmetric conv padding, so the models write TensorFlow's ``same``
     padding with stride 2 (pad 0 before, 1 after) as ``F.pad`` + ``Conv2d(padding=0)``.
     """
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     graph = mw.graph
     changed = True
@@ -316,8 +323,8 @@ def corner_inputs(name: str) -> np.ndarray:
     shape = input_shape_of(name)
     size = int(np.prod(shape))
     alt = np.where(np.arange(size) % 2 == 0, hi, lo).reshape(shape)
-    return np.stack([np.zeros(shape), np.full(shape, hi), np.full(shape, lo), alt, alt[::-1].copy()
-                     if alt.ndim == 1 else np.where(alt == hi, lo, hi)]).astype(np.float32)
+    inv = np.where(alt == hi, lo, hi)
+    return np.stack([np.zeros(shape), np.full(shape, hi), np.full(shape, lo), alt, inv]).astype(np.float32)
 
 
 def check_export(model, onnx_path, x: np.ndarray) -> dict:
