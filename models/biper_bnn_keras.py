@@ -19,6 +19,11 @@ the BiPer paper:
 straight-through estimator for weights and activations), ``int8`` (8-bit weights,
 ``quantized_relu(8, 2)`` activations) and ``float`` (no quantizers in the hidden layers,
 ReLU). Only ``biper`` and ``sign`` are zoo (hardware) models.
+
+``biper_bnn_periodic`` (zoo entry): the BiPer network whose first binary activation is
+the "binary periodic" BiPer activation instead of ApproxSign: the first conv's output is
+quantized ``quantized_bits(8, 3)`` (step 2**-4) and ``BiPerActivation(log2_period=1)``
+(period 2 = 32 steps: in hardware, bit 4 of the 8-bit integer) maps it to +-1.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from hwflow.quant.biper_keras import (  # noqa: E402
     DEFAULT_W0,
     ApproxSign,
     BinaryScale,
+    BiPerActivation,
     BiPerWeight,
     SignSTE,
 )
@@ -66,8 +72,12 @@ def _hidden_act(mode: str, name: str):
     return keras.layers.Activation("relu", name=name)
 
 
-def build(seed: int = 0, mode: str = "biper", w0: float = DEFAULT_W0, stage: int = 2
-          ) -> "keras.Model":
+PERIODIC_INPUT = (8, 3)  # quantized_bits(bits, integer) before the BiPer activation
+PERIODIC_LOG2_PERIOD = 1
+
+
+def build(seed: int = 0, mode: str = "biper", w0: float = DEFAULT_W0, stage: int = 2,
+          periodic_act: bool = False) -> "keras.Model":
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     keras.utils.set_random_seed(seed)
@@ -75,7 +85,11 @@ def build(seed: int = 0, mode: str = "biper", w0: float = DEFAULT_W0, stage: int
     h = QActivation(quantized_bits(5, 1, keep_negative=False, alpha=1), name="input_quant")(x_in)
     h = QConv2D(HIDDEN[0], 3, padding="same", kernel_quantizer=quantized_bits(8, 0, alpha=1),
                 bias_quantizer=quantized_bits(8, 3, alpha=1), name="conv1")(h)
-    h = _hidden_act(mode, "act1")(h)
+    if periodic_act:
+        h = QActivation(quantized_bits(*PERIODIC_INPUT, alpha=1), name="act1_quant")(h)
+        h = QActivation(BiPerActivation(PERIODIC_LOG2_PERIOD), name="act1")(h)
+    else:
+        h = _hidden_act(mode, "act1")(h)
     cin = HIDDEN[0]
     for i, c in enumerate((HIDDEN[0], HIDDEN[1])):
         # latent weights: small uniform, so sin(w0 * w) starts in its linear region
@@ -89,11 +103,15 @@ def build(seed: int = 0, mode: str = "biper", w0: float = DEFAULT_W0, stage: int
     h = keras.layers.Flatten(name="flatten")(h)
     h = QDense(10, kernel_quantizer=quantized_bits(8, 0, alpha=1),
                bias_quantizer=quantized_bits(8, 3, alpha=1), name="fc")(h)
-    return keras.Model(x_in, h, name=f"bnn_{mode}")
+    return keras.Model(x_in, h, name=f"bnn_{mode}{'_periodic' if periodic_act else ''}")
 
 
 def build_sign(seed: int = 0) -> "keras.Model":
     return build(seed, mode="sign")
 
 
-ZOO = {"biper_bnn": build}
+def build_periodic(seed: int = 0, stage: int = 2) -> "keras.Model":
+    return build(seed, mode="biper", stage=stage, periodic_act=True)
+
+
+ZOO = {"biper_bnn": build, "biper_bnn_periodic": build_periodic}

@@ -31,7 +31,8 @@ from hwflow.quant import biper_keras as bk  # noqa: E402
 
 from _keras_util import run_qonnx, stimulus, to_keras_layout, to_onnx_layout  # noqa: E402
 
-ZOO_MODELS = ["jet_mlp", "econt", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn"]
+ZOO_MODELS = ["jet_mlp", "econt", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn",
+              "biper_bnn_periodic"]
 
 
 def _randomize_scales(model, seed=0):
