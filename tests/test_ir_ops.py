@@ -150,6 +150,7 @@ CASES = {
     "avgpool_3x3_pad_incl": lambda: pool_model("AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                                                count_include_pad=1),
     "globalavgpool": lambda: pool_model("GlobalAveragePool"),
+    "avgpool_ceil": lambda: pool_model("AveragePool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
     "globalmaxpool": lambda: pool_model("GlobalMaxPool"),
     "dense_chain": dense_chain,
     "shapes": shapes_model,

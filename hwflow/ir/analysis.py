@@ -19,16 +19,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from hwflow.errors import MissingQuantization, ModelError, UnsupportedOp
+from hwflow.errors import ModelError, UnsupportedOp
 from hwflow.ir.fixed import FixedType
-from hwflow.ir.kernels import KERNELS, _str
+from hwflow.ir.kernels import KERNELS
 
-QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold", "BiPer"}
-MACS = {"MatMul", "Gemm", "Conv"}
-# ops applied to the bounds directly: monotone non-decreasing or pure data movement
-MONOTONE = {"Relu", "MaxPool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose", "Squeeze",
-            "Unsqueeze", "Identity", "MultiThreshold", "Trunc", "Quant", "IntQuant"}
-FLOAT_ONLY = {"Softmax", "Sigmoid", "BatchNormalization", "Pow"}
 MAX_FRAC = 60          # a constant needing more fractional bits is treated as float
 EXACT_BITS_F64 = 52    # |q| must stay below 2**52 for float64 arithmetic to be exact
 EXACT_BITS_F32 = 24    # ... and below 2**24 for onnxruntime's float32 to be exact
@@ -325,7 +319,6 @@ class GraphAnalysis:
         if e is None or x.is_float or x.scale != 1.0 or np.asarray(y.const).size != 1:
             return self._float(node)
         c = float(np.asarray(y.const).ravel()[0])
-        lo, hi = sorted([x.lo / c, x.hi / c], key=lambda v: float(np.min(v)))
         return [TensorInfo(lo=np.minimum(x.lo / c, x.hi / c), hi=np.maximum(x.lo / c, x.hi / c), frac=x.frac + e)]
 
     def _linear_bounds(self, kernel, a, x, w_const, extra=()):
@@ -402,13 +395,11 @@ class GraphAnalysis:
 
 def _avgpool_divisors(a, in_shape) -> list[int]:
     """The set of element counts AveragePool divides by (depends on padding mode)."""
-    k = KERNELS["AveragePool"]
-    ones = np.ones([1, 1] + list(in_shape[2:]))
-    # count of summed elements per window = avgpool(ones) * divisor; recover it directly
     kernel = list(a["kernel_shape"])
+    if a.get("ceil_mode", 0):
+        return [0]  # partial windows past the end: left to onnxruntime (a float tensor)
     if a.get("count_include_pad", 0) or not any(a.get("pads", [0])):
-        return [math.prod(kernel)] if not a.get("ceil_mode", 0) else sorted(set(
-            int(round(v)) for v in np.ravel(_window_counts(a, in_shape, kernel))))
+        return [math.prod(kernel)]
     return sorted(set(int(round(v)) for v in np.ravel(_window_counts(a, in_shape, kernel))))
 
 
