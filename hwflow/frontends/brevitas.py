@@ -15,9 +15,13 @@ torch's ONNX exporter); hwflow adds what Brevitas does not know:
 - qonnx' standard clean-up (shapes, constant folding except quantizers, static inputs
   removed, readable names).
 
-Layout: PyTorch models are NCHW, so their QONNX graphs take NCHW inputs, where the QKeras
-twins' graphs take NHWC inputs (and flatten in (h, w, c) order where ours flattens in
-(c, h, w) order). Same arithmetic, different tensor layout.
+Layout: PyTorch models are NCHW and flatten in (c, h, w) order, so their QONNX graphs take
+NCHW inputs natively. The QKeras twins compute in NHWC and flatten in (h, w, c) order; the
+QKeras exporter writes NCHW graphs too and folds that flatten permutation into the next
+dense layer's weight rows. The two graphs of one zoo model therefore have the same input
+layout and compute the same function given the same weights (checked in
+``tests/test_brevitas_vs_qkeras.py``), but their dense weight initializers after a
+flatten are row-permuted relative to each other.
 
 Trained weights are loaded from a ``state_dict`` file with ``torch.load(...,
 weights_only=True)``: a pickled full model is refused (:class:`InvalidModelFile`), nothing
