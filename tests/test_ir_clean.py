@@ -129,3 +129,17 @@ def test_gemm_to_matmul_keeps_outputs(external_dir):
     assert np.array_equal(ref_a, ref_b)
     bad, _ = compare_every_tensor(b, ReferenceExecutor(b), x[:20])
     assert not bad
+
+
+@pytest.mark.parametrize("name", ["qkeras_jettagging.onnx", "TFC_2W2A.onnx", "bnn_model_fc_1layer.onnx"])
+def test_cleaned_model_saves_reloads_and_cleans_idempotently(name, external_dir, tmp_path):
+    from hwflow.ir import load_model
+
+    m = clean_model(load_model(external_dir / name))
+    p = tmp_path / "clean.onnx"
+    m.save(str(p))
+    again = clean_model(load_model(p))
+    assert [n.op_type for n in again.graph.node] == [n.op_type for n in m.graph.node]
+    x = make_stimulus(m, n=200, seed=1)
+    assert np.array_equal(ReferenceExecutor(again).run(x), ReferenceExecutor(m).run(x))
+    assert list(infer_fixed_point(again).values()).count(None) == 0
