@@ -17,6 +17,7 @@ from hwflow.backends.hls4ml.vendor import BuildSteps
 __all__ = ["run_hls", "HLSOptions", "LayerOptions", "BuildSteps", "BACKENDS", "PROJECT_DIR", "scan_project_types"]
 
 PROJECT_DIR = "hls4ml_prj"
+N_CORNERS = 5
 
 
 def scan_project_types(project_dir: str | Path) -> dict[str, str]:
@@ -80,9 +81,10 @@ def run_hls(
         unexpected = typedefs_not_set(typedefs, conv.set_types)
         if unexpected:
             raise HwflowError(f"generated types hwflow did not set (a bug): {unexpected}")
-        x = make_stimulus(prepared.source, n=samples, seed=seed, corners=True)
+        # make_stimulus counts its corners (0, max, min, two alternating patterns) in n
+        x = make_stimulus(prepared.source, n=samples + N_CORNERS, seed=seed, corners=True)
         res = run_check(conv, prepared, x, compile_time)
-        st.result["csim"] = res.to_json()
+        st.result["csim"] = {**res.to_json(), "random_samples": samples, "corner_samples": N_CORNERS}
         st.result["mismatches"] = res.mismatches
         st.result["first_mismatch"] = res.first_mismatch
         st.result["compile_time_s"] = round(compile_time, 3)

@@ -96,6 +96,9 @@ def convert(prepared: PreparedModel, opts: HLSOptions, output_dir) -> Converted:
     names = onnx_name_map(prepared.model)
     setter = PrecisionSetter(hmodel, prepared, names)
     precisions = setter.apply()
+    # every layer traced (only active when the bridge enables it): a mismatch is located
+    # without recompiling
+    hmodel.config.trace_output = True
     for layer in hmodel.get_layers():
         layer.set_attr("trace", True)
     with contextlib.redirect_stdout(buf):
