@@ -49,6 +49,10 @@ def inspect(
     out.print(table)
     out.print(f"total MACs {summary['total_macs']}, bit-operations {summary['total_bit_ops']}, "
               f"weight bits {summary['weight_bits']}")
+    pre = m.get_metadata_prop("hwflow.preprocessing")
+    if pre:
+        chain = [c["op_type"] for c in json.loads(pre)["chain"]]
+        out.print(f"float pre-processing cut off before the input quantizer: {' -> '.join(chain)}")
 
 
 @cli_command

@@ -49,5 +49,5 @@ def sim(
     r = simulate(run, inputs=inputs, samples=samples, vcd=vcd, seed=seed, save_outputs=save_outputs)
     out.print(
         f"{r['samples']} samples, {r['mismatches']} mismatches, {r['simulated_cycles']} cycles, "
-        f"{r['inferences_per_s']} inferences/s; {Path(run) / 'sim.json'}"
+        f"{r['inferences_per_second']} inferences/s; {Path(run) / 'sim.json'}"
     )

@@ -912,11 +912,53 @@ def _infer_shapes(m: onnx.ModelProto) -> onnx.ModelProto:
     return ModelWrapper(m).transform(InferShapes()).model
 
 
-def export_file(path: str | Path, out_path: str | Path, weights: str | Path | None = None
-                ) -> Path:
-    """``hwflow export``: a Keras model file -> QONNX file."""
+def _input_is_quantized(m: onnx.ModelProto) -> bool:
+    name = m.graph.input[0].name
+    consumers = [n for n in m.graph.node if name in n.input]
+    return bool(consumers) and all(n.op_type in ("Quant", "BipolarQuant") for n in consumers)
+
+
+def check_export(model, onnx_path, n: int = 1000, seed: int = 0) -> dict:
+    """The Keras forward pass vs the IR's bit-exact ReferenceExecutor on the IR's stimulus
+    (inputs on the graph's input grid, corners first). Exact (0 mismatches) when the graph
+    input is quantized; a model whose first layer multiplies float inputs is computed in
+    float32 by Keras, so there a float32 tolerance applies (and is reported).
+    Raises MismatchError naming the first differing sample."""
+    from hwflow.errors import MismatchError
+    from hwflow.ir import ReferenceExecutor, load_model, make_stimulus
+
+    m = load_model(str(onnx_path))
+    exact = _input_is_quantized(m.model if hasattr(m, "model") else m)
+    x_onnx = np.asarray(make_stimulus(m, n=n, seed=seed, corners=True), np.float32)
+    x_keras = onnx_output_to_keras(x_onnx)  # NCHW -> NHWC (the same permutation)
+    yk = np.asarray(model(x_keras), np.float64)
+    yo = onnx_output_to_keras(np.asarray(ReferenceExecutor(m).run(x_onnx), np.float64))
+    tol = 0.0 if exact else 1e-5 * max(1.0, float(np.abs(yk).max()))
+    bad = np.argwhere(np.abs(yk - yo) > tol)
+    if len(bad):
+        s = tuple(bad[0])
+        raise MismatchError(
+            f"exported QONNX graph differs from the QKeras model on {len(bad)} values; first: "
+            f"sample {s[0]}, index {s[1:]}: keras {yk[s]!r} vs reference {yo[s]!r}")
+    return {"samples": int(len(x_onnx)), "mismatches": 0, "exact": exact,
+            "max_abs_diff": float(np.abs(yk - yo).max()) if yk.size else 0.0,
+            "checked_with": "hwflow.ir.ReferenceExecutor"}
+
+
+def export_file(path: str | Path, out_path: str | Path, weights: str | Path | None = None,
+                check_samples: int = 1000, **_ignored) -> Path:
+    """``hwflow export``: a Keras model file -> QONNX file, checked against the Keras model
+    on ``check_samples`` stimulus samples + corners (the file is removed on a mismatch)."""
+    from hwflow.errors import MismatchError
+
     model = load_keras_model(path, weights=weights)
     export_keras_model(model, out_path)
+    if check_samples:
+        try:
+            check_export(model, out_path, n=check_samples + 5)
+        except MismatchError:
+            Path(out_path).unlink(missing_ok=True)
+            raise
     return Path(out_path)
 
 

@@ -26,11 +26,31 @@ ORT_OPS = {"Softmax", "Sigmoid", "BatchNormalization"}
 ORT_WHEN_FLOAT = {"MatMul", "Gemm", "Conv", "AveragePool", "GlobalAveragePool"}
 
 
+def _fold_shape_arithmetic(model):
+    """A model as exported may compute its Reshape targets (Shape/Gather/Unsqueeze/Concat):
+    fold that into constants first (names of every other tensor are kept)."""
+    from hwflow.ir.load import PREPROCESSING_OPS
+
+    if not any(n.op_type in PREPROCESSING_OPS for n in model.graph.node):
+        return model
+    import warnings
+
+    from qonnx.transformation.fold_constants import FoldConstants
+
+    from hwflow.ir.clean import KEEP_OPS
+    from hwflow.ir.transforms import FoldStaticShapes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = model.transform(FoldStaticShapes())
+        return model.transform(FoldConstants(exclude_op_types=KEEP_OPS))
+
+
 class ReferenceExecutor:
     def __init__(self, model):
         from hwflow.ir.load import ensure_shapes
 
-        self.model = ensure_shapes(model)
+        self.model = _fold_shape_arithmetic(ensure_shapes(model))
         g = self.model.graph
         self.analysis = GraphAnalysis(self.model)
         info = self.analysis.info

@@ -8,6 +8,7 @@ take (its datatype annotation, or the grid of the quantizer that consumes it, or
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def ir_summary(model, types: dict[str, FixedType] | None = None) -> dict:
     weights = {n.input[1] for n in model.graph.node if n.op_type in ("MatMul", "Gemm", "Conv")}
     param_bits = sum(math.prod(model.get_tensor_shape(w) or [1]) * types[w].width
                      for w in weights if w in types and not types[w].is_float)
+    pre = model.get_metadata_prop("hwflow.preprocessing")
     return {
+        "preprocessing_stripped": json.loads(pre) if pre else None,
         "inputs": [i.name for i in model.graph.input if i.name not in inits],
         "outputs": [o.name for o in model.graph.output],
         "tensors": tensors,

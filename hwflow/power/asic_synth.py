@@ -76,16 +76,19 @@ def _script(design: RtlDesign, lib: Path, out: Path, hierarchical: bool) -> str:
 
 
 def _clean_module_name(name: str) -> str:
-    # "$paramod$<hash>\dot_neuron" -> "dot_neuron"; "\top" -> "top"
-    return name.rsplit("\\", 1)[-1]
+    # "$paramod$<hash>\\dot_neuron" and "$paramod\\reg\\W=8" -> "dot_neuron", "reg"; "\\top" -> "top"
+    name = name.lstrip("\\")
+    if name.startswith("$paramod"):
+        return name.split("\\")[1]
+    return name
 
 
 def _area_by_module(stat_hier: dict, top: str, lib_areas: dict[str, float]) -> list[dict]:
-    mods = stat_hier["modules"]
+    mods = {k.lstrip("\\"): v for k, v in stat_hier["modules"].items()}
     own: dict[str, float] = {}
     subs: dict[str, dict[str, int]] = {}
     for name, m in mods.items():
-        counts = m.get("num_cells_by_type", {})
+        counts = {t.lstrip("\\"): n for t, n in m.get("num_cells_by_type", {}).items()}
         own[name] = sum(n * lib_areas.get(t, 0.0) for t, n in counts.items() if t in lib_areas)
         subs[name] = {t: n for t, n in counts.items() if t in mods}
     top_key = next((k for k in mods if _clean_module_name(k) == top), None)
@@ -99,15 +102,18 @@ def _area_by_module(stat_hier: dict, top: str, lib_areas: dict[str, float]) -> l
             visit(sub, mult * n)
 
     visit(top_key, 1)
-    # parametrised variants of one module are listed separately, numbered
-    seen: dict[str, int] = {}
-    rows = []
-    for mod in instances:
+    # parametrised variants of one module (da4ml writes hundreds of shift_adder variants)
+    # are summed under the module's name
+    rows_by_name: dict[str, dict] = {}
+    for mod, n in instances.items():
         base = _clean_module_name(mod)
-        seen[base] = seen.get(base, 0) + 1
-        label = base if seen[base] == 1 else f"{base}#{seen[base]}"
-        rows.append({"module": label, "instances": instances[mod], "own_area_um2": round(own[mod], 3),
-                     "total_um2": round(own[mod] * instances[mod], 3)})
+        r = rows_by_name.setdefault(base, {"module": base, "variants": 0, "instances": 0, "total_um2": 0.0})
+        r["variants"] += 1
+        r["instances"] += n
+        r["total_um2"] += own[mod] * n
+    rows = sorted(rows_by_name.values(), key=lambda r: -r["total_um2"])
+    for r in rows:
+        r["total_um2"] = round(r["total_um2"], 3)
     return rows
 
 

@@ -40,6 +40,7 @@ def area_breakdown(prof: dict, path: Path) -> Path:
     types = prof.get("area_by_cell_type_um2") or {}
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     if mods:
+        mods = mods[:25][::-1]
         axes[0].barh([f"{m['module']} x{m['instances']}" for m in mods], [m["total_um2"] for m in mods])
     axes[0].set_xlabel("area (um^2)")
     axes[0].set_title("area by module (hierarchical mapping)")

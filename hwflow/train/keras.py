@@ -178,26 +178,6 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
     return Trained(model, metrics)
 
 
-def check_export(model, onnx_path, n: int = 1000, seed: int = 0) -> dict:
-    """Keras forward pass vs the IR's bit-exact ReferenceExecutor on IR stimulus (inputs on
-    the graph's input grid, corners first); raises MismatchError on any difference."""
-    from hwflow.frontends.qkeras import onnx_output_to_keras
-    from hwflow.ir import ReferenceExecutor, load_model, make_stimulus
-
-    m = load_model(str(onnx_path))
-    x_onnx = np.asarray(make_stimulus(m, n=n, seed=seed, corners=True), np.float32)
-    x_keras = onnx_output_to_keras(x_onnx)  # NCHW -> NHWC (same permutation as outputs)
-    yk = np.asarray(model(x_keras), np.float64)
-    yo = onnx_output_to_keras(np.asarray(ReferenceExecutor(m).run(x_onnx), np.float64))
-    bad = np.argwhere(yk != yo)
-    if len(bad):
-        s = tuple(bad[0])
-        raise MismatchError(
-            f"exported QONNX graph differs from the QKeras model on {len(bad)} values; first: "
-            f"sample {s[0]}, index {s[1:]}: keras {yk[s]!r} vs reference {yo[s]!r}")
-    return {"samples": int(len(x_onnx)), "mismatches": 0, "checked_with": "hwflow.ir.ReferenceExecutor"}
-
-
 def train_keras(name: str, run_dir: str | os.PathLike, epochs: int | None = None, seed: int = 0,
                 lr: float | None = None, batch_size: int | None = None,
                 check_samples: int = 1000) -> dict:
@@ -208,7 +188,7 @@ def train_keras(name: str, run_dir: str | os.PathLike, epochs: int | None = None
     does not reproduce the trained model bit-exactly (the stage is then recorded failed and
     ``model.onnx`` removed).
     """
-    from hwflow.frontends.qkeras import export_keras_model, load_keras_model
+    from hwflow.frontends.qkeras import check_export, export_keras_model, load_keras_model
 
     run_dir = Path(run_dir)
     params = {"model": name, "framework": "qkeras", "epochs": epochs, "seed": seed, "lr": lr,
@@ -243,4 +223,4 @@ def train_keras(name: str, run_dir: str | os.PathLike, epochs: int | None = None
     return metrics
 
 
-__all__ = ["train_keras", "train_model", "telescope_loss", "econt_emd", "check_export", "Trained"]
+__all__ = ["train_keras", "train_model", "telescope_loss", "econt_emd", "Trained"]
