@@ -1,4 +1,5 @@
-"""hls4ml extension layers of hwflow: the BiPer activation (CONTRACTS.md section 2).
+"""hls4ml extension layers of hwflow: the BiPer activation (CONTRACTS.md section 2), and
+(``ext_multithreshold``) the multi-level MultiThreshold.
 
 Registered through hls4ml's extension API (the pattern of hls4ml's ``test_extensions.py``;
 hls4ml 1.3 has no single ``register_extension_layer`` call, the API is these four parts):
@@ -138,3 +139,9 @@ def register_all() -> None:
         backend.register_template(FunctionT)
         backend.register_source(BIPER_HEADER)
     _registered.add("biper")
+
+    from hwflow.backends.hls4ml import ext_multithreshold
+
+    if not ext_multithreshold.HEADER.is_file():
+        raise FileNotFoundError(f"hwflow HLS source missing: {ext_multithreshold.HEADER}")
+    ext_multithreshold.register(hls4ml, _BACKENDS)

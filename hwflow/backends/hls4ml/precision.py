@@ -373,6 +373,13 @@ class PrecisionSetter:
             if t.scale != 1.0:
                 raise UnsupportedOp(f"{what} with non-power-of-two scale {t.scale!r}", node=src["node"].name)
         p_w = exact_precision(t_w)
+        ht0 = _hls_types()
+        if isinstance(p_w, ht0.IntegerPrecisionType) and p_w.width == 2 and p_w.signed \
+                and np.any(np.asarray(layer.weights["weight"].data) == -2):
+            # hls4ml multiplies 2-bit signed integer weights as ternary {-1, 0, +1}: -2 would
+            # be taken for +1. One more bit selects the plain product.
+            p_w = ht0.IntegerPrecisionType(width=3, signed=True)
+            rec.notes.append("2-bit weights with -2: widened to int<3> (hls4ml's ternary product knows no -2)")
         check_representable(layer.weights["weight"].data, p_w, f"weights of {layer.name}")
         self._set_type(layer, rec, "weight_t", p_w)
         frac = t_x.frac + t_w.frac
@@ -525,6 +532,32 @@ class PrecisionSetter:
         self._unused(layer, rec, "accum_t")
 
     _layer_BatchNormalization = _layer_ApplyAlpha
+
+    def _layer_MultiThreshold(self, layer, rec):
+        """Thresholds rounded up onto x's grid (x >= t iff x >= ceil_grid(t)), exact levels."""
+        from hwflow.ir.fixed import FixedType
+
+        rec.tensor = self.out_tensor(layer)
+        node = self.model.find_producer(rec.tensor)
+        t_x = self.ir(node.input[0])
+        if t_x.is_float or t_x.scale != 1.0:
+            raise UnsupportedOp("MultiThreshold on a tensor without a power-of-two type", node=layer.name)
+        w = layer.weights["thresholds"]
+        step = 2.0 ** -t_x.frac
+        thr = np.ceil(np.asarray(w.data, dtype=np.float64) / step) * step
+        # outside x's range a threshold always/never holds; clamping keeps that and the type small
+        thr = np.clip(thr, t_x.min_value, t_x.max_value + step)
+        w.data = thr
+        p_x = layer.get_input_variable().type.precision
+        p_thr = exact_precision(FixedType.from_range(min(t_x.int_min, 0), t_x.int_max + 1, t_x.frac))
+        check_representable(thr, p_thr, f"thresholds of {layer.name}")
+        self._set_type(layer, rec, "thresholds_t", p_thr)
+        n_thr = int(layer.get_attr("n_thr"))
+        s, b = float(layer.get_attr("out_scale")), float(layer.get_attr("out_bias"))
+        levels = [b + s * k for k in range(n_thr + 1)] + [s, b]
+        self._set_type(layer, rec, "level_t", values_precision(levels, f"levels of {layer.name}"))
+        self._set_result(layer, rec, self.ir(rec.tensor))
+        rec.notes.append(f"thresholds rounded up onto the input grid 2**{-t_x.frac} (input type {p_x})")
 
     def _same_as_input(self, layer, rec):
         """Layers hls4ml inserts that only move or pad values (zeros): the input's type."""

@@ -72,7 +72,10 @@ def _is_float(t) -> bool:
 
 
 def strip_float_outputs(model: ModelWrapper, types: dict) -> tuple[list[str], list[str]]:
-    """Cut single-input float operators whose input is fixed point off the graph's end."""
+    """Cut the float operators at the end of the graph (Softmax, a float batch norm on the
+    logits): nodes with a float output that is a graph output, one computed input and
+    otherwise constants. Repeats until the outputs are fixed point; returns the cut nodes and
+    the new outputs (tensor names of ``model``)."""
     from onnx import helper
 
     stripped: list[str] = []
@@ -83,10 +86,11 @@ def strip_float_outputs(model: ModelWrapper, types: dict) -> tuple[list[str], li
             node = model.find_producer(out)
             if node is None or not _is_float(types.get(out)) or _consumers(model, out):
                 continue
-            if len(node.input) != 1 or _is_float(types.get(node.input[0])):
+            computed = [t for t in node.input if t and model.get_initializer(t) is None]
+            if len(computed) != 1 or model.find_producer(computed[0]) is None:
                 continue
-            src = node.input[0]
-            if model.find_producer(src) is None:
+            src = computed[0]
+            if len(_consumers(model, src)) != 1:
                 continue
             shape = model.get_tensor_shape(src)
             for vi in [v for v in model.graph.value_info if v.name == src]:

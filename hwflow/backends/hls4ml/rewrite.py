@@ -162,16 +162,22 @@ def multithreshold_to_bipolar(model, types) -> list[str]:
         out_dtype = attrs.get("out_dtype", b"")
         out_dtype = out_dtype.decode() if isinstance(out_dtype, bytes) else str(out_dtype)
         tx = types.get(node.input[0])
-        if thr is None or thr.ndim != 2 or thr.shape[1] != 1 or out_dtype != "BIPOLAR" \
+        shape = model.get_tensor_shape(node.input[0])
+        if thr is None or thr.ndim != 2:
+            raise UnsupportedOp("MultiThreshold with computed or non-(C, T) thresholds", node=node.name)
+        if thr.shape[1] != 1 or out_dtype != "BIPOLAR" \
                 or float(attrs.get("out_scale", 1.0)) != 2.0 or float(attrs.get("out_bias", 0.0)) != -1.0:
-            raise UnsupportedOp("only one-level bipolar MultiThreshold nodes map to hls4ml (a multi-level one "
-                                "would need a threshold-activation layer hls4ml 1.3 lacks)", node=node.name)
+            # multi-level: hwflow's MultiThreshold extension layer takes it (dense layout only:
+            # qonnx's channels-last conversion does not move layout transposes through it)
+            if len(shape) != 2:
+                raise UnsupportedOp("multi-level MultiThreshold on a feature map: needs moving layout "
+                                    "transposes through it for hls4ml's channels-last convolutions", node=node.name)
+            continue
         if tx is None or tx.is_float or tx.scale != 1.0:
             raise UnsupportedOp("MultiThreshold on a tensor without a power-of-two fixed-point type",
                                 node=node.name)
         layout = attrs.get("data_layout", b"")
         layout = layout.decode() if isinstance(layout, bytes) else str(layout)
-        shape = model.get_tensor_shape(node.input[0])
         t = np.ldexp(np.ceil(np.ldexp(thr[:, 0].astype(np.float64), tx.frac)), -tx.frac)
         if thr.shape[0] == 1:
             const = np.asarray(-t[0])
