@@ -145,3 +145,13 @@ def test_corrupted_type_is_caught_and_located(tmp_path):
     assert 0 <= fm["sample"] < res.samples
     assert MismatchError.exit_code == 7
 
+
+
+@pytest.mark.slow
+def test_tfc_2w2a_bit_exact(tmp_path_factory, external_dir):
+    """TFC_2W2A through the MultiThreshold extension layer (~60 s compile)."""
+    run = tmp_path_factory.mktemp("tfc")
+    rec, err = run_once("tfc", external_dir / "TFC_2W2A.onnx", run, io="parallel", samples=N)
+    _assert_bit_exact(rec, err)
+    assert sum(p["class"] == "MultiThreshold" for p in rec["precisions"]) == 3
+    assert "nnet::multithreshold<" in (run / rec["project_dir"] / "firmware" / "myproject.cpp").read_text()

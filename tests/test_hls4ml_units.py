@@ -335,24 +335,57 @@ def test_untouched_type_is_detected(written_jet_project):
     assert set(typedefs_not_set(typedefs, conv.set_types)) == {"Relu_0_table_t", "mystery_t"}
 
 
-# ------------------------------------------------------------------------------ unsupported
-def test_tfc_2w2a_is_rejected_naming_the_node(external_dir):
-    """Its float batch norms before 2-bit Quants are multi-level thresholds (the IR folds them to
-    MultiThreshold); hls4ml 1.3 has no layer for them, and we say so naming the node."""
+# ------------------------------------------------------------------------------ TFC / unsupported
+def test_tfc_2w2a_converts_with_the_multithreshold_layer(tmp_path, external_dir):
+    """TFC_2W2A: float batch norms before 2-bit Quants (the IR folds them to MultiThreshold)
+    become hwflow's MultiThreshold layer; the float batch norm on the logits is cut off."""
+    from hwflow.backends.hls4ml import HLSOptions
+    from hwflow.backends.hls4ml.convert import convert
     from hwflow.backends.hls4ml.prepare import prepare
 
-    with pytest.raises(UnsupportedOp) as e:
-        prepare(external_dir / "TFC_2W2A.onnx")
-    assert e.value.node in ("BatchNormalization_0", "MultiThreshold_0")
-    assert "MultiThreshold" in str(e.value) and "hls4ml" in str(e.value)
+    prepared = prepare(external_dir / "TFC_2W2A.onnx")
+    assert [s.split()[0] for s in prepared.stripped_ops] == ["Add", "Mul", "Div", "Sub"]
+    conv = convert(prepared, HLSOptions(), tmp_path / "prj")
+    mts = [p for p in conv.precisions if p.class_name == "MultiThreshold"]
+    assert len(mts) == 3
+    for p in mts:
+        layer = conv.hmodel.graph[p.layer]
+        thr = layer.weights["thresholds"].data
+        assert thr.size == 64 * 2 and np.all(thr == np.round(thr))  # on the integer grid of the sums
+        assert p.types["result_t"] == "int<2>"
 
 
-def test_cli_reports_unsupported_model_with_exit_code(tmp_path, external_dir):
-    r = subprocess.run([str(REPO / ".venv" / "bin" / "hwflow"), "hls", str(external_dir / "TFC_2W2A.onnx"),
-                        "-o", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
-    assert r.returncode == UnsupportedOp.exit_code
-    assert "UnsupportedOp" in r.stderr and "MultiThreshold" in r.stderr
+def _float_inside_model(path: Path) -> Path:
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.float32(0.25), "s"), numpy_helper.from_array(np.float32(0.0), "z"),
+             numpy_helper.from_array(np.float32(6.0), "b"),
+             numpy_helper.from_array(np.ones((4, 2), dtype=np.float32) * 0.5, "w")]
+    nodes = [
+        helper.make_node("Quant", ["x", "s", "z", "b"], ["xq"], name="qx", domain="qonnx.custom_op.general",
+                         signed=1, narrow=0, rounding_mode="ROUND"),
+        helper.make_node("Tanh", ["xq"], ["t"], name="the_tanh"),
+        helper.make_node("Quant", ["w", "s", "z", "b"], ["wq"], name="qw", domain="qonnx.custom_op.general",
+                         signed=1, narrow=0, rounding_mode="ROUND"),
+        helper.make_node("MatMul", ["t", "wq"], ["y"], name="mm"),
+    ]
+    g = helper.make_graph(nodes, "float_inside", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("qonnx.custom_op.general", 1)])
+    path.write_bytes(m.SerializeToString())
+    return path
+
+
+def test_cli_reports_unsupported_model_with_exit_code(tmp_path):
+    """A float operator inside the graph cannot be bit-exact in hls4ml: typed error naming
+    the node, non-zero exit, failed record."""
+    model = _float_inside_model(tmp_path / "float_inside.onnx")
+    r = subprocess.run([str(REPO / ".venv" / "bin" / "hwflow"), "hls", str(model), "-o", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == ModelError.exit_code, r.stderr
+    assert "error (" in r.stderr
     rec = __import__("json").loads((tmp_path / "run" / "hls.json").read_text())
-    assert rec["status"] == "failed" and "UnsupportedOp" in rec["error"]
+    assert rec["status"] == "failed"
     # (the CLI's rich console drops "[node '...']" as markup; the record keeps it)
-    assert "MultiThreshold_0" in rec["error"] or "BatchNormalization_0" in rec["error"]
+    assert "the_tanh" in rec["error"] or "mm" in rec["error"]
