@@ -11,6 +11,7 @@ boards. Files go to ``<run>/fpga/<board or family>/``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from hwflow.artifacts import file_digest, stage
@@ -28,7 +29,10 @@ from hwflow.tools import Nextpnr, Packer, Vivado, Yosys
 ASIC_TARGETS = ("asic-osu018",)
 
 
-def _tool_version(tool) -> str:
+@functools.lru_cache(maxsize=None)
+def _version_of(kind: str, family: str | None = None) -> str:
+    tool = {"yosys": lambda: Yosys(), "nextpnr": lambda: Nextpnr(family), "packer": lambda: Packer(family),
+            "vivado": lambda: Vivado()}[kind]()
     try:
         return tool.version()
     except Exception as e:  # a version string is informative only; never fail a stage on it
@@ -72,7 +76,7 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
     design = RtlDesign.load(run_dir)
     params = {"target": family, "board": b.name if b else None, "baud": baud}
     with stage(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
-        st.tools = {"yosys": _tool_version(Yosys())}
+        st.tools = {"yosys": _version_of("yosys")}
         out_dir = run_dir / "fpga" / (b.name if b else family)
         if b is None:
             files, top, device = list(design.files), design.top, family_info(family).default_device
@@ -118,7 +122,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed}
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:
-        st.tools = {"nextpnr": _tool_version(Nextpnr(b.family)), "packer": _tool_version(Packer(b.family))}
+        st.tools = {"nextpnr": _version_of("nextpnr", b.family), "packer": _version_of("packer", b.family)}
         cons = out_dir / f"{b.name}.{b.constraints.format}"
         pnr = NextpnrPnR(b, seed=seed).run(run_dir / synth["netlist"], cons, out_dir)
         bitstream, pack_log = BitstreamPacker(b).run(pnr.routed, out_dir)
@@ -142,7 +146,7 @@ def _vivado_bitstream(run_dir: Path, b: Board, baud: int | None) -> dict:
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "flow": "vivado"}
     with stage(run_dir, "bitstream", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
-        st.tools = {"vivado": _tool_version(Vivado())}
+        st.tools = {"vivado": _version_of("vivado")}
         files, xdc = _board_sources(design, b, out_dir, baud)
         res = VivadoFlow(b).run(files, TOP_NAME, xdc, out_dir)
         for f in (xdc, res.tcl, res.log, res.bitstream):
