@@ -155,3 +155,42 @@ def test_tfc_2w2a_bit_exact(tmp_path_factory, external_dir):
     _assert_bit_exact(rec, err)
     assert sum(p["class"] == "MultiThreshold" for p in rec["precisions"]) == 3
     assert "nnet::multithreshold<" in (run / rec["project_dir"] / "firmware" / "myproject.cpp").read_text()
+
+
+@pytest.mark.slow
+def test_resource_strategy_with_reuse_is_bit_exact(tmp_path_factory, external_dir):
+    from hwflow.backends.hls4ml import HLSOptions
+
+    run = tmp_path_factory.mktemp("jet_resource")
+    opts = HLSOptions(strategy="Resource", reuse_factor=4, layers={"MatMul_1": {"reuse_factor": 8}})
+    rec, err = run_once("jet-resource", external_dir / "qkeras_jettagging.onnx", run, options=opts, samples=N)
+    _assert_bit_exact(rec, err)
+    assert rec["strategy"] == "Resource" and rec["reuse_factor"] == 4
+
+
+@pytest.mark.slow
+def test_cli_build_with_fake_vitis_hls(tmp_path, external_dir):
+    """--build with a (fake) vitis_hls on PATH: the report's numbers land in hls.json."""
+    import stat
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "vitis_hls"
+    report = Path(__file__).parent / "data" / "hls4ml" / "myproject_csynth.xml"
+    fake.write_text(f"#!{sys.executable}\nimport shutil, sys\nfrom pathlib import Path\n"
+                    "d = Path('myproject_prj/solution1/syn/report'); d.mkdir(parents=True, exist_ok=True)\n"
+                    f"shutil.copy({str(report)!r}, d / 'myproject_csynth.xml')\n"
+                    "Path('fake_args.txt').write_text(' '.join(sys.argv[1:]))\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    run = tmp_path / "run"
+    r = subprocess.run([str(REPO / ".venv" / "bin" / "hwflow"), "hls",
+                        str(external_dir / "bnn_model_fc_1layer.onnx"), "-o", str(run), "--build", "--samples", "50"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((run / "hls.json").read_text())
+    assert rec["build"]["status"] == "complete"
+    assert rec["build"]["latency_cycles"]["worst"] == 11 and rec["build"]["resources"]["dsp"] == 12
+    assert (run / rec["project_dir"] / "fake_args.txt").read_text() == "-f build_prj.tcl"
+    assert "latency 11 cycles" in r.stdout
