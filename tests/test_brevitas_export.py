@@ -89,3 +89,16 @@ def test_export_failure_is_a_typed_error(tmp_path):
         fb.export_brevitas(Bad(), tmp_path / "bad.onnx", (4,))
     assert not (tmp_path / "bad.onnx").exists()
     assert not list(tmp_path.glob(".export.*"))
+
+
+def test_econt_same_padding_is_folded_into_the_conv(exported):
+    """TensorFlow 'same' with stride 2 on 8x8 pads 0 before and 1 after; PyTorch writes it
+    as F.pad + Conv(padding=0), the exporter folds the Pad into the Conv's pads."""
+    import onnx
+
+    _, path = exported("econt")
+    g = onnx.load(str(path)).graph
+    assert not [n for n in g.node if n.op_type == "Pad"]
+    (conv,) = [n for n in g.node if n.op_type == "Conv"]
+    attrs = {a.name: list(a.ints) for a in conv.attribute if a.ints}
+    assert attrs["pads"] == [0, 0, 1, 1] and attrs["strides"] == [2, 2]
