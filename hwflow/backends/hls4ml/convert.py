@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from hwflow.backends.hls4ml.options import HLSOptions
-from hwflow.backends.hls4ml.precision import LayerPrecision, PrecisionSetter
+from hwflow.backends.hls4ml.layer_types import LayerPrecision, PrecisionSetter
 from hwflow.backends.hls4ml.prepare import PreparedModel, onnx_name_map
 from hwflow.errors import ConfigError, HwflowError, UnsupportedOp
 
