@@ -258,6 +258,11 @@ def _qname(q) -> str:
     return type(q).__name__
 
 
+def _is_pow2(v: float) -> bool:
+    m, _ = math.frexp(v)
+    return v > 0 and m == 0.5
+
+
 def _is_one(a) -> bool:
     return a is None or (not isinstance(a, str) and np.all(np.asarray(a, dtype=float) == 1.0))
 
@@ -319,7 +324,10 @@ def _act_quant(g: _Graph, q, x: str, base: str, layer: str) -> str:
             raise UnsupportedOp(f"{q}: data-dependent ternary activation", node=layer)
         thr = q.default_threshold if q.threshold is None else float(q.threshold)
         scale = 1.0 if q.alpha is None else float(q.alpha)
-        # |x| >= thr  <=>  |x / (2 thr)| >= 1/2: HALF_UP rounding, clipped to {-1, 0, 1}
+        if not _is_pow2(2.0 * thr):  # e.g. the default 0.33: exact float32 thresholds
+            return _staircase(g, q, x, base, layer)
+        # |x| >= thr  <=>  |x / (2 thr)| >= 1/2 (exact: power-of-two factor): HALF_UP
+        # rounding, clipped to {-1, 0, 1}
         pre = g.node("Mul", [x, g.const(f"{base}_inv2thr", 1.0 / (2.0 * thr))], f"{base}_pre")
         y = g.quant(pre, base, 1.0, 2, True, True, rounding="HALF_UP")
         if scale != 1.0:

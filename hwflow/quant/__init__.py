@@ -19,7 +19,7 @@ def keras_env():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    if not tf.keras.__name__.startswith("tf_keras"):
+    if not tf.keras.layers.Layer.__module__.startswith("tf_keras"):
         version = getattr(tf.keras, "__version__", "?")
         from hwflow.errors import ConfigError
 
