@@ -389,3 +389,19 @@ def test_cli_reports_unsupported_model_with_exit_code(tmp_path):
     assert rec["status"] == "failed"
     # (the CLI's rich console drops "[node '...']" as markup; the record keeps it)
     assert "the_tanh" in rec["error"] or "mm" in rec["error"]
+
+
+@pytest.mark.parametrize("backend,tcl_backend", [("Vivado", "vivado"), ("VivadoAccelerator", "vivadoaccelerator")])
+def test_other_backends_write_projects_with_ir_types(tmp_path, external_dir, backend, tcl_backend):
+    from hwflow.backends.hls4ml import HLSOptions, scan_project_types
+    from hwflow.backends.hls4ml.convert import convert
+    from hwflow.backends.hls4ml.csim import write_project
+    from hwflow.backends.hls4ml.precision import typedefs_not_set
+    from hwflow.backends.hls4ml.prepare import prepare
+
+    out = tmp_path / "prj"
+    conv = convert(prepare(external_dir / "bnn_model_fc_1layer.onnx"), HLSOptions(backend=backend), out)
+    write_project(conv)
+    assert f'set backend "{tcl_backend}"' in (out / "project.tcl").read_text()
+    assert "csynth_design" in (out / "build_prj.tcl").read_text()
+    assert typedefs_not_set(scan_project_types(out), conv.set_types) == {}
