@@ -65,3 +65,22 @@ def biper_model(path: Path, log2_period: int = 1, bits: int = 6, frac: int = 3, 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def non_po2_model(path: Path, wscale: float = 0.3) -> Path:
+    """x -> Quant(2**-3) -> MatMul(Quant(w, scale=wscale)): a Brevitas-style float weight scale."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.float32(0.125), "s"), numpy_helper.from_array(np.float32(0.0), "z"),
+             numpy_helper.from_array(np.float32(6.0), "b"), numpy_helper.from_array(np.float32(wscale), "ws"),
+             numpy_helper.from_array((np.arange(8).reshape(4, 2) - 4).astype(np.float32) * wscale, "w")]
+    q = dict(domain="qonnx.custom_op.general", signed=1, narrow=0, rounding_mode="ROUND")
+    nodes = [helper.make_node("Quant", ["x", "s", "z", "b"], ["xq"], name="qx", **q),
+             helper.make_node("Quant", ["w", "ws", "z", "b"], ["wq"], name="qw", **q),
+             helper.make_node("MatMul", ["xq", "wq"], ["y"], name="mm")]
+    g = helper.make_graph(nodes, "non_po2", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("qonnx.custom_op.general", 1)])
+    path.write_bytes(m.SerializeToString())
+    return path

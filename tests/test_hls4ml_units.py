@@ -405,3 +405,15 @@ def test_other_backends_write_projects_with_ir_types(tmp_path, external_dir, bac
     assert f'set backend "{tcl_backend}"' in (out / "project.tcl").read_text()
     assert "csynth_design" in (out / "build_prj.tcl").read_text()
     assert typedefs_not_set(scan_project_types(out), conv.set_types) == {}
+
+
+def test_non_power_of_two_scale_is_rejected_naming_the_quant(tmp_path):
+    from _hls4ml_util import non_po2_model
+
+    from hwflow.backends.hls4ml.prepare import prepare
+
+    with pytest.raises(UnsupportedOp, match="not a power of two") as e:
+        prepare(non_po2_model(tmp_path / "m.onnx"))
+    assert e.value.node is not None and e.value.node.startswith("Quant")
+    # the same graph with a power-of-two weight scale is taken
+    prepare(non_po2_model(tmp_path / "ok.onnx", wscale=0.25))

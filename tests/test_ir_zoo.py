@@ -34,8 +34,8 @@ def test_zoo_model_bit_exact(name, framework, tmp_path):
     m = clean_model(load_model(path))
     types = infer_fixed_point(m)
     ex = ReferenceExecutor(m)
-    # every tensor, 500 inputs incl. corners, execute_onnx on the whole batch
-    x = make_stimulus(m, n=500, seed=0)
+    # every tensor, 1,000 inputs incl. corners, execute_onnx on the whole batch
+    x = make_stimulus(m, n=1000, seed=0)
     ours = ex.run(x, intermediate=True)
     ref = execute_onnx_batched(m, x, full=True)
     bad = [t for t, v in ref.items() if v is not None and t in ours and t not in ex.consts

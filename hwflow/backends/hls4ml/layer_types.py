@@ -248,7 +248,13 @@ class PrecisionSetter:
             handler = getattr(self, f"_layer_{cls}", None)
             if handler is None:
                 raise UnsupportedOp(f"hls4ml layer class {cls} has no precision rule in hwflow", node=layer.name)
-            handler(layer, rec)
+            try:
+                handler(layer, rec)
+            except ModelError as e:
+                if e.node is None:  # name the layer (and the ONNX tensor) the rule failed on
+                    where = f"hls4ml layer {layer.name}" + (f", tensor {rec.tensor}" if rec.tensor else "")
+                    raise type(e)(f"{e} ({where})", node=layer.name) from e
+                raise
             missing = set(layer.types) - set(rec.types) - {"index_t"}
             if missing:
                 raise UnsupportedOp(f"hls4ml layer {layer.name} ({cls}) has types without a rule: {sorted(missing)}",

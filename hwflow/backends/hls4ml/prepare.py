@@ -113,6 +113,23 @@ def reject_float_nodes(model: ModelWrapper, types: dict) -> None:
                 f"reference" + (f" ({hint})" if hint else ""), node=node.name)
 
 
+def reject_non_po2_scales(model: ModelWrapper) -> None:
+    """hls4ml turns a Quant with a non-power-of-two scale into an integer quantizer between two
+    float rescales (ApplyAlpha with 1/s and s), whose rounding is not the Quant's."""
+    for node in model.graph.node:
+        if node.op_type not in ("Quant", "IntQuant", "BipolarQuant") or len(node.input) < 2:
+            continue
+        s = model.get_initializer(node.input[1])
+        if s is None:
+            raise UnsupportedOp("Quant with a computed scale", node=node.name)
+        mant, _ = np.frexp(np.abs(np.asarray(s, dtype=np.float64)))
+        if np.any((mant != 0.5) & (mant != 0.0)):
+            raise UnsupportedOp(
+                f"Quant scale {np.asarray(s).ravel()[:4].tolist()} is not a power of two; hls4ml would split it "
+                "into an integer quantizer and float rescales that do not round like the Quant (export with "
+                "power-of-two scales: Brevitas *FixedPoint quantizers, QKeras alpha=1/'auto_po2')", node=node.name)
+
+
 def _perm(shape_a, shape_b) -> tuple | None | bool:
     """Axes taking A's layout to B's (None: same), or False when they are not a transpose."""
     a, b = list(shape_a or []), list(shape_b or [])
@@ -189,6 +206,7 @@ def prepare(path_or_model) -> PreparedModel:
     a = qonnx.util.cleanup.cleanup_model(a)
     types_a = infer_fixed_point(a)
     reject_float_nodes(a, types_a)
+    reject_non_po2_scales(a)
     channels_last = any(n.op_type in SPATIAL_OPS for n in a.graph.node)
     if channels_last:
         with _elementwise_ops_movable():

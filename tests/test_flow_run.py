@@ -1,0 +1,82 @@
+"""`hwflow run` end to end on an external QONNX model: every stage runs once, a second run
+skips them all, and Ctrl-C during a stage leaves it unfinished so that the next run redoes
+only that stage and the ones after it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HWFLOW = str(Path(sys.executable).parent / "hwflow")
+
+
+def _flow(tmp_path: Path, external_dir: Path, samples: int) -> Path:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "name: resume-test\n"
+        f"model:\n  path: {external_dir / 'bnn_model_fc_1layer.onnx'}\n"
+        "train:\n  enabled: false\n"
+        "hls:\n  enabled: false\n"
+        f"rtl:\n  samples: {samples}\n"
+    )
+    return flow
+
+
+def _status(run: Path, stage: str) -> str | None:
+    try:
+        return json.loads((run / "flow" / f"{stage}.json").read_text())["status"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
+
+
+def _run_json(flow: Path, run: Path) -> dict[str, str]:
+    out = subprocess.run([HWFLOW, "run", str(flow), "-o", str(run), "--json"], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    return {s["name"]: s["status"] for s in json.loads(out.stdout)["stages"]}
+
+
+def test_interrupted_stage_is_redone_and_only_it(tmp_path, external_dir):
+    run = tmp_path / "run"
+    flow = _flow(tmp_path, external_dir, samples=30000)
+    proc = subprocess.Popen([HWFLOW, "run", str(flow), "-o", str(run), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while _status(run, "sim") != "running":
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "sim stage never started"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0, err
+    assert _status(run, "rtl") == "complete"
+    assert _status(run, "sim") == "interrupted", err
+    hw_sim = json.loads((run / "hw" / "sim.json").read_text())
+    assert hw_sim["status"] != "complete"
+
+    stages = _run_json(flow, run)
+    assert stages["train"] == stages["ir"] == stages["rtl"] == "skipped", stages
+    assert stages["sim"] == "complete" and stages["report"] == "complete", stages
+    assert stages["hls"] == "disabled"
+    sim = json.loads((run / "hw" / "sim.json").read_text())
+    assert sim["status"] == "complete" and sim["mismatches"] == 0
+    assert (run / "report.html").exists() and (run / "report.md").exists()
+
+    again = _run_json(flow, run)
+    assert all(again[s] == "skipped" for s in ("train", "ir", "rtl", "sim")), again
+
+
+def test_changed_setting_reruns_from_that_stage(tmp_path, external_dir):
+    run = tmp_path / "run"
+    first = _run_json(_flow(tmp_path, external_dir, samples=200), run)
+    assert first["sim"] == "complete"
+    second = _run_json(_flow(tmp_path, external_dir, samples=300), run)
+    assert second["rtl"] == "skipped" and second["sim"] == "complete", second
