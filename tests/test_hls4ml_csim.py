@@ -194,3 +194,13 @@ def test_cli_build_with_fake_vitis_hls(tmp_path, external_dir):
     assert rec["build"]["latency_cycles"]["worst"] == 11 and rec["build"]["resources"]["dsp"] == 12
     assert (run / rec["project_dir"] / "fake_args.txt").read_text() == "-f build_prj.tcl"
     assert "latency 11 cycles" in r.stdout
+
+
+@pytest.mark.slow
+def test_biper_extension_layer_io_stream_bit_exact(tmp_path_factory):
+    d = tmp_path_factory.mktemp("biper_stream")
+    model = biper_model(d / "biper.onnx", log2_period=4, bits=6, frac=3, seed=2)  # sign-bit mode
+    rec, err = run_once("biper-stream", model, d / "run", io="stream", samples=N)
+    _assert_bit_exact(rec, err)
+    cpp = (d / "run" / rec["project_dir"] / "firmware" / "myproject.cpp").read_text()
+    assert "nnet::biper_stream<" in cpp
