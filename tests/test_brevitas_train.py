@@ -124,3 +124,13 @@ def test_telescope_loss_and_emd():
     x = torch.from_numpy(cells_to_image(rng.random((4, 48))).transpose(0, 3, 1, 2).copy())
     assert float(telescope_loss_torch(x, x)) == 0.0
     assert float(telescope_loss_torch(x, x * 0.5)) > 0.0
+
+
+def test_export_file_needs_to_know_the_model(tmp_path):
+    """A bare state_dict does not say which architecture it belongs to: name it or fail."""
+    path = tmp_path / "bare.pt"
+    torch.save(fb.build_brevitas_zoo_model("digits_cnn", seed=1).state_dict(), path)
+    with pytest.raises(ConfigError, match="which zoo model"):
+        fb.export_file(path, tmp_path / "x.onnx")
+    out = fb.export_file(path, tmp_path / "x.onnx", model="digits_cnn", check_samples=100)
+    assert out.exists()
