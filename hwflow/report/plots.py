@@ -32,6 +32,9 @@ def _save(fig, path: Path) -> Path:
 
 def training_curves(train: dict, out: Path) -> Path | None:
     history = _find(train, "history")
+    if isinstance(history, list):  # one record per epoch: {"epoch": .., "loss": .., "acc": ..}
+        keys = [k for k in (history[0] if history else {}) if k not in ("epoch", "phase")]
+        history = {k: [r[k] for r in history if isinstance(r.get(k), (int, float))] for k in keys}
     if not isinstance(history, dict) or not history:
         return None
     series = {k: v for k, v in history.items() if isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v)}
