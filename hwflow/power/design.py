@@ -34,6 +34,23 @@ class PortFormat:
 
 
 @dataclass(frozen=True)
+class ConfigPort:
+    """A register-bank configuration interface: ``cfg_we``, ``cfg_addr``, ``cfg_data``
+    (one register written per clock while ``cfg_we`` is high), and the words to load."""
+
+    addr_width: int
+    data_width: int
+    words: tuple[int, ...]
+
+    @classmethod
+    def from_json(cls, d: dict, where: str) -> "ConfigPort":
+        try:
+            return cls(int(d["addr_width"]), int(d["data_width"]), tuple(int(w) for w in d["words"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: bad config port ({type(e).__name__}: {e})") from None
+
+
+@dataclass(frozen=True)
 class RtlDesign:
     run_dir: Path
     top: str
@@ -47,6 +64,7 @@ class RtlDesign:
     output: PortFormat
     weights: str
     model: Path | None
+    config: ConfigPort | None = None
 
     @property
     def rtl_json(self) -> Path:
@@ -70,6 +88,7 @@ def load_design(run_dir: str | Path) -> RtlDesign:
             output=PortFormat.from_json(d["output"], f"{path} output"),
             weights=str(d.get("weights", "hardwired")),
             model=(run_dir / d["model"]) if d.get("model") else None,
+            config=ConfigPort.from_json(d["config"], f"{path} config") if d.get("config") else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"{path}: missing or bad field ({type(e).__name__}: {e})") from None

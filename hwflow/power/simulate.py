@@ -92,6 +92,8 @@ def run_stream(design: RtlDesign, sources: Sequence[Path], dut_module: str, word
     build_root = Path(build_root) if build_root is not None else work_dir.parent / f"{work_dir.name}_build"
     binary = _build(design, sources, dut_module, len(words), build_root, split_ports, vcd, timeout, defines)
     write_hex(words, design.input.tdata_width, work_dir / "stimulus.hex")
+    if design.config is not None:
+        write_hex(list(design.config.words), design.config.data_width, work_dir / "config.hex")
     tool = Verilator()
     proc = run_tool([binary], cwd=work_dir, log=work_dir / "sim.log", env=tool.env(),
                     tool="gate-level simulation", timeout=timeout)
