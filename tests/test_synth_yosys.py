@@ -15,7 +15,7 @@ from hwflow.errors import ConfigError, FitError
 from hwflow.synth import synthesize
 from hwflow.synth.resources import check_fit, count_resources
 
-from _fpga_util import EW_CORE
+from _fpga_util import EW_CORE, generated_run
 
 BIG_CORE = EW_CORE.parent / "big_core"
 
@@ -52,7 +52,15 @@ def test_synth_xilinx_is_labelled_estimate(ew_run):
 def test_fit_check_end_to_end_big_design_on_icebreaker(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(BIG_CORE, run)
+    # with a generator estimate far above the device, the design is refused before Yosys
+    rtl = read_json(run / "rtl.json")
+    (run / "rtl.json").write_text(json.dumps({**rtl, "pipeline": {"estimated_luts_da4ml": 12000}}))
     res = CliRunner().invoke(app, ["synth", str(run), "--board", "icebreaker"])
+    assert res.exit_code == FitError.exit_code, res.output
+    assert "pre-synthesis screen" in res.output and "12,000 LUTs" in res.output and "5,280" in res.output
+    assert not (run / "fpga" / "icebreaker" / "yosys.log").exists()
+    # without the screen, Yosys' counts decide: 6,000 delay-line flip-flops + the bridge
+    res = CliRunner().invoke(app, ["synth", str(run), "--board", "icebreaker", "--no-prescreen"])
     assert res.exit_code == FitError.exit_code, res.output
     assert "needs 6,892 flip-flops" in res.output and "iCE40UP5K" in res.output and "5,280" in res.output
     rec = read_json(run / "synth.json")
@@ -100,3 +108,15 @@ def test_synth_cli_rejects_bad_targets(ew_run, args, message):
 def test_synth_without_rtl_json(tmp_path):
     res = CliRunner().invoke(app, ["synth", str(tmp_path), "--target", "ice40"])
     assert res.exit_code != 0 and "rtl.json" in res.output
+
+
+def test_fit_check_jet_tagger_on_icebreaker_is_refused_quickly(tmp_path, external_dir):
+    """A real model that does not fit: the jet tagger (16-bit inputs, ~30k LUTs) on the
+    iCE40UP5K of the iCEBreaker fails with the numbers, before a long synthesis."""
+    run = tmp_path / "run"
+    generated_run(external_dir / "qkeras_jettagging.onnx", run)
+    res = CliRunner().invoke(app, ["bitstream", str(run), "--board", "icebreaker"])
+    assert res.exit_code == FitError.exit_code, res.output
+    assert "does not fit" in res.output and "iCE40UP5K" in res.output and "5,280" in res.output
+    assert read_json(run / "synth.json")["status"] == "failed"
+    assert not (run / "bitstream.json").exists()

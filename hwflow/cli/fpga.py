@@ -21,11 +21,12 @@ def synth(
     target: str = typer.Option(None, help="ecp5 | ice40 | gowin | xilinx (asic-osu018: see `hwflow profile`)"),
     board: str = typer.Option(None, help="board name from boards/ (synthesizes the UART board top, checks fit)"),
     baud: int = typer.Option(None, help="UART baud rate of the board top (default: the board's)"),
+    prescreen: bool = typer.Option(True, help="refuse designs the RTL generator estimates at > 2x the device"),
 ) -> None:
     """Synthesis with Yosys: resources per family (synth.json), fit check with --board."""
     from hwflow.synth import synthesize
 
-    r = synthesize(run, target=target, board=board, baud=baud)
+    r = synthesize(run, target=target, board=board, baud=baud, prescreen_fit=prescreen)
     out.print(_resources_line(r))
     lut = r["utilization"]["lut"]
     out.print(f"{r['device']}: {lut['used']}/{lut['available']} LUT ({lut['percent']}%)"
@@ -41,11 +42,12 @@ def bitstream(
     board: str = typer.Option(..., help="board name from boards/"),
     baud: int = typer.Option(None, help="UART baud rate (default: the board's, usually 115200)"),
     seed: int = typer.Option(1, help="placer seed"),
+    prescreen: bool = typer.Option(True, help="refuse designs the RTL generator estimates at > 2x the device"),
 ) -> None:
     """Board top -> Yosys -> fit check -> nextpnr -> icepack/ecppack (Vivado for Xilinx boards)."""
     from hwflow.synth import build_bitstream
 
-    r = build_bitstream(run, board, baud=baud, seed=seed)
+    r = build_bitstream(run, board, baud=baud, seed=seed, prescreen_fit=prescreen)
     fmax = r.get("fmax_min_mhz")
     out.print(f"bitstream: {run / r['bitstream']}")
     if fmax is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hwflow.artifacts import file_digest, stage
 from hwflow.boards import FAMILIES, OPEN_BITSTREAM_FAMILIES, Board, family_info, load_board, load_devices
-from hwflow.errors import ConfigError
+from hwflow.errors import ConfigError, FitError
 from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
 from hwflow.synth.constraints import render_constraints
 from hwflow.synth.nextpnr import BitstreamPacker, NextpnrPnR
@@ -67,9 +67,28 @@ def _board_sources(design: RtlDesign, board: Board, out_dir: Path, baud: int | N
     return files, cons
 
 
+# The RTL generator's own LUT estimate (rtl.json "pipeline.estimated_luts_da4ml") is used to
+# refuse, before a long synthesis, a design that is far too big for the board. Only a clear
+# case is refused (estimate above PRESCREEN_FACTOR x the device's LUTs), so an imprecise
+# estimate never stops a design that could fit; Yosys' counts remain the real fit check.
+PRESCREEN_FACTOR = 2.0
+
+
+def prescreen(design: RtlDesign, capacity_lut: int, device: str) -> None:
+    est = (design.raw.get("pipeline") or {}).get("estimated_luts_da4ml")
+    if est is not None and float(est) > PRESCREEN_FACTOR * capacity_lut:
+        raise FitError(f"design does not fit (pre-synthesis screen): the RTL generator estimates "
+                       f"{float(est):,.0f} LUTs; {device} has {capacity_lut:,}, less than half of that. "
+                       f"Synthesis skipped (pass --no-prescreen to synthesize anyway); choose a larger "
+                       f"device/board or a smaller model.")
+
+
 def synthesize(run_dir: str | Path, target: str | None = None, board: str | Board | None = None,
-               baud: int | None = None) -> dict:
-    """Yosys synthesis; writes ``synth.json`` and returns its stage-specific result."""
+               baud: int | None = None, prescreen_fit: bool = True) -> dict:
+    """Yosys synthesis; writes ``synth.json`` and returns its stage-specific result.
+
+    With a board, a design whose generator estimate is far above the device is refused
+    before synthesis (``prescreen``), and the synthesized counts are checked (``check_fit``)."""
     run_dir = Path(run_dir)
     b = load_board(board) if isinstance(board, (str, Path)) else board
     family = resolve_target(target, b)
@@ -81,6 +100,8 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
         if b is None:
             files, top, device = list(design.files), design.top, family_info(family).default_device
         else:
+            if prescreen_fit:
+                prescreen(design, b.capacity.lut, f"{b.device} ({b.title})")
             files, cons = _board_sources(design, b, out_dir, baud)
             top, device = TOP_NAME, b.device
             st.output(cons)
@@ -110,7 +131,7 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
 
 
 def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = None,
-                    seed: int = 1) -> dict:
+                    seed: int = 1, prescreen_fit: bool = True) -> dict:
     """Board top -> synthesis with fit check -> place and route -> bitstream; writes
     ``synth.json`` and ``bitstream.json``."""
     run_dir = Path(run_dir)
@@ -118,7 +139,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     if b.family not in OPEN_BITSTREAM_FAMILIES:
         Vivado().locate()   # VendorToolMissing before any work when Vivado is absent
         return _vivado_bitstream(run_dir, b, baud)
-    synth = synthesize(run_dir, board=b, baud=baud)
+    synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit)
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed}
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:
@@ -144,6 +165,8 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
 def _vivado_bitstream(run_dir: Path, b: Board, baud: int | None) -> dict:
     design = RtlDesign.load(run_dir)
     out_dir = run_dir / "fpga" / b.name
+    if prescreen_fit:
+        prescreen(design, b.capacity.lut, f"{b.device} ({b.title})")
     params = {"board": b.name, "baud": baud or b.uart.baud, "flow": "vivado"}
     with stage(run_dir, "bitstream", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
         st.tools = {"vivado": _version_of("vivado")}
