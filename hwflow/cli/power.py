@@ -18,11 +18,20 @@ def profile(
     dataset: str = typer.Option(None, help="drive the simulation with this dataset's test split (hgcal, jets, digits)"),
     samples: int = typer.Option(200, help="samples streamed through the gate-level simulation"),
     seed: int = typer.Option(0, help="seed of the random stimulus when no data is given"),
+    compare_weights: bool = typer.Option(
+        False, help="also compare hard-wired against register-bank weights on measured layer slices (ASIC; "
+                    "writes weights_comparison.json and comparison.md next to profile.json)"),
 ) -> None:
     """Area, power and energy per inference."""
     from hwflow.power import profile as run_profile
 
     r = run_profile(run, target=target, clock_mhz=clock, samples=samples, data=data, dataset=dataset, seed=seed)
+    if compare_weights:
+        from hwflow.power.regweights import compare_run_weights
+
+        cmp_ = compare_run_weights(run, r, samples=samples, data=data, dataset=dataset, seed=seed)
+        out.print(f"weights: registers/hard-wired area x {cmp_['area_ratio']:.2f}, "
+                  f"energy x {cmp_['energy_ratio']:.2f} (ESTIMATE from measured slices) -> {cmp_['markdown']}")
     kind = "ESTIMATE " if r.get("estimate") else ""
     area = f"{r['area_um2']:.0f} um^2" if "area_um2" in r else \
         ", ".join(f"{k} {v}" for k, v in r.get("resources", {}).items())

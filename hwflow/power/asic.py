@@ -60,6 +60,7 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
     node = NODE_NM.get(library)
     return {
         "target": f"asic-{library}",
+        "top": design.top,
         "library": info.name,
         "liberty": str(lib.path),
         "node_nm": node,

@@ -52,16 +52,17 @@ DIFFERENCES = [
 ]
 
 
-def comparison_markdown(hardwired: dict, registers: dict | None = None) -> str:
+def comparison_markdown(hardwired: dict, registers: dict | None = None, paper: dict | None = PAPER) -> str:
     """``hardwired``: profile.json result of the full design; ``registers``: the scaled-slice
-    totals of :func:`hwflow.power.regweights.compare_weight_storage` (or None)."""
+    totals of :func:`hwflow.power.regweights.compare_weight_storage` (or None); ``paper``:
+    the ECON-T paper column and the list of differences (None for other models)."""
     f = scale_factors(hardwired.get("node_nm") or 180, PAPER["node_nm"], hardwired.get("voltage_v") or V_180)
     hw = {"area_mm2": hardwired["area_um2"] * 1e-6, "power_mw": hardwired["total_power_mw"],
           "dynamic_power_mw": hardwired["dynamic_power_mw"],
           "energy_nj": hardwired["energy_per_inference_nj"],
           "dynamic_energy_nj": hardwired["dynamic_energy_per_inference_nj"]}
-    cols = [("paper, 65 nm (measured)", {k: PAPER[k] for k in ("area_mm2", "power_mw", "energy_nj")}),
-            ("hwflow hard-wired, 180 nm (measured: Yosys + OpenSTA)", hw),
+    cols = [("paper, 65 nm (measured)", {k: paper[k] for k in ("area_mm2", "power_mw", "energy_nj")})] if paper else []
+    cols += [("hwflow hard-wired, 180 nm (measured: Yosys + OpenSTA)", hw),
             ("hard-wired scaled to 65 nm (ESTIMATE)", _scaled(hw, f))]
     if registers is not None:
         reg_hw = registers["scaled_totals"]["hardwired"]
@@ -71,7 +72,7 @@ def comparison_markdown(hardwired: dict, registers: dict | None = None) -> str:
         rw = {"area_mm2": reg["area_um2"] * 1e-6, "power_mw": reg["total_power_mw"],
               "dynamic_power_mw": reg["dynamic_power_mw"], "energy_nj": reg["energy_per_inference_nj"],
               "dynamic_energy_nj": reg["dynamic_power_mw"] * 1e-3 / (hardwired["clock_mhz"] * 1e6) * 1e9}
-        cols.insert(2, ("hwflow register weights, 180 nm (ESTIMATE: measured layer slices x count)", rw))
+        cols.insert(len(cols) - 1, ("hwflow register weights, 180 nm (ESTIMATE: measured layer slices x count)", rw))
         cols.append(("register weights scaled to 65 nm (ESTIMATE)", _scaled(rw, f)))
     head = "| | " + " | ".join(c for c, _ in cols) + " |"
     sep = "|---" * (len(cols) + 1) + "|"
@@ -79,7 +80,9 @@ def comparison_markdown(hardwired: dict, registers: dict | None = None) -> str:
     for key, label in (("area_mm2", "area (mm^2)"), ("power_mw", f"power at {hardwired['clock_mhz']:g} MHz (mW)"),
                        ("energy_nj", "energy per inference (nJ)")):
         rows.append(f"| {label} | " + " | ".join(f"{v[key]:.3g}" for _, v in cols) + " |")
-    out = ["# ECON-T encoder: hwflow at 180 nm next to the paper at 65 nm", "",
+    title = ("# ECON-T encoder: hwflow at 180 nm next to the paper at 65 nm" if paper
+             else f"# {hardwired.get('top', 'design')}: area, power and energy at 180 nm")
+    out = [title, "",
            f"Clock {hardwired['clock_mhz']:g} MHz, II = {hardwired['ii']}; energy per inference = power x II / f.",
            "", *rows, "",
            f"Node scaling (ESTIMATE, first order): {f['model']} (area x {f['area']:.3f}, energy/power x "
@@ -93,14 +96,14 @@ def comparison_markdown(hardwired: dict, registers: dict | None = None) -> str:
     a = hardwired.get("activity", {})
     out += ["Measured design: " + f"{hardwired['cell_count']} cells, {hardwired['area_um2']:.0f} um^2, "
             f"Fmax {hardwired.get('fmax_mhz')} MHz, activity from {a.get('source', '?')} "
-            f"(mean {a.get('mean_toggles_per_cycle', float('nan')):.3f} toggles per net per cycle).", "",
-            "## What differs", "", *[f"- {d}" for d in DIFFERENCES], "",
-            f"Paper numbers: {PAPER['source']}.", ""]
+            f"(mean {a.get('mean_toggles_per_cycle', float('nan')):.3f} toggles per net per cycle).", ""]
+    if paper:
+        out += ["## What differs", "", *[f"- {d}" for d in DIFFERENCES], "", f"Paper numbers: {paper['source']}.", ""]
     return "\n".join(out)
 
 
-def write_comparison(path: Path, hardwired: dict, registers: dict | None = None) -> Path:
+def write_comparison(path: Path, hardwired: dict, registers: dict | None = None, paper: dict | None = PAPER) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(comparison_markdown(hardwired, registers))
+    path.write_text(comparison_markdown(hardwired, registers, paper))
     return path

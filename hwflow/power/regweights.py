@@ -227,3 +227,30 @@ def compare_weight_storage(model_path: Path, x: np.ndarray, work_dir: Path, cloc
         "layers": layers,
         "scaled_totals": totals,
     }
+
+
+def compare_run_weights(run_dir: Path, hardwired_profile: dict, samples: int = 100, data=None,
+                        dataset: str | None = None, seed: int = 0) -> dict:
+    """``hwflow profile --compare-weights``: slices of ``run_dir/model.onnx`` driven by the same
+    stimulus as the profile; writes ``weights_comparison.json`` and ``comparison.md``."""
+    from hwflow.errors import ConfigError
+    from hwflow.power.data import load_stimulus
+    from hwflow.power.design import load_design
+    from hwflow.power.node_scaling import PAPER, write_comparison
+
+    run_dir = Path(run_dir)
+    d = load_design(run_dir)
+    if d.model is None or not d.model.exists():
+        raise ConfigError(f"{run_dir / 'rtl.json'} names no model file: cannot build weight slices")
+    q = load_stimulus(d.input, samples, data=data, dataset=dataset, seed=seed).q
+    x = (q * d.input.scale * 2.0 ** -d.input.frac).reshape((len(q), *d.input.shape[1:])).astype(np.float32)
+    reg = compare_weight_storage(d.model, x, run_dir / "profile" / "weights", clock_mhz=hardwired_profile["clock_mhz"],
+                                 samples=samples)
+    t = reg["scaled_totals"]
+    reg["area_ratio"] = t["registers"]["area_um2"] / t["hardwired"]["area_um2"]
+    reg["energy_ratio"] = t["registers"]["energy_per_inference_nj"] / t["hardwired"]["energy_per_inference_nj"]
+    write_json(run_dir / "weights_comparison.json", reg)
+    is_econt = "econt" in (hardwired_profile.get("top") or d.top).lower()
+    reg["markdown"] = str(write_comparison(run_dir / "comparison.md", hardwired_profile, reg,
+                                           paper=PAPER if is_econt else None))
+    return reg
