@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from hwflow.errors import ModelError
-from hwflow.ir.analysis import EXACT_BITS_F64, GraphAnalysis, attrs_of
+from hwflow.ir.analysis import EXACT_BITS_F32, EXACT_BITS_F64, GraphAnalysis, attrs_of
 from hwflow.ir.kernels import KERNELS
 from hwflow.ir.ort_node import OrtNode
 
@@ -57,6 +57,8 @@ class ReferenceExecutor:
         self.inputs = [i.name for i in g.input if i.name not in {t.name for t in g.initializer}]
         self.outputs = [o.name for o in g.output]
         self.input_shapes = {n: list(self.model.get_tensor_shape(n)) for n in self.inputs}
+        elem = {i.name: i.type.tensor_type.elem_type for i in g.input}
+        self.input_float32 = {n: elem.get(n) == 1 for n in self.inputs}
         self.consts: dict[str, np.ndarray] = {}
         for name, inf in info.items():
             if inf.const is not None:
@@ -74,10 +76,28 @@ class ReferenceExecutor:
                 if not (oi.is_float or oi.scale != 1.0):
                     self._check_exact(node, o, oi)
             kern = KERNELS[node.op_type]
-            if node.op_type in ORT_OPS or (f32 and node.op_type in ORT_WHEN_FLOAT):
+            if not f32 and node.op_type in ("MatMul", "Gemm", "Conv") and self._fits_float32(node):
+                # every operand and partial sum is an integer multiple of the output LSB below
+                # 2**24: float32 BLAS is exact and twice as fast as float64
+                f32 = True
+            elif node.op_type in ORT_OPS or (f32 and node.op_type in ORT_WHEN_FLOAT):
                 kern = OrtNode(node, opset, {i: self.consts[i] for i in node.input if i in self.consts},
                                per_sample=node.op_type in ORT_WHEN_FLOAT)
             self.steps.append((node, kern, attrs_of(node), f32))
+
+    def _fits_float32(self, node) -> bool:
+        info = self.analysis.info
+        out = info[node.output[0]]
+        if out.absbound >= 2.0 ** EXACT_BITS_F32 or node.op_type == "Gemm" and any(
+                attrs_of(node).get(k, 1.0) != 1.0 for k in ("alpha", "beta")):
+            return False
+        for i in node.input:
+            if not i:
+                continue
+            t = info[i].fixed_type()
+            if t.is_float or max(abs(t.int_min), abs(t.int_max)) >= 2 ** EXACT_BITS_F32:
+                return False
+        return True
 
     @staticmethod
     def _check_exact(node, name, inf):
@@ -97,7 +117,10 @@ class ReferenceExecutor:
         for name in self.inputs:
             if name not in x:
                 raise ModelError(f"missing input {name!r}")
-            arr = np.asarray(x[name], dtype=np.float64)
+            # a FLOAT graph input holds float32 values (what onnxruntime and execute_onnx
+            # take); integer-valued fixed-point inputs are exact in it up to 24 bits
+            dt = np.float32 if self.input_float32[name] else np.float64
+            arr = np.asarray(x[name], dtype=dt)
             want = self.input_shapes[name]
             if list(arr.shape[1:]) != want[1:]:
                 if arr.ndim == len(want) - 1 and list(arr.shape) == want[1:]:
@@ -121,10 +144,11 @@ class ReferenceExecutor:
             for o, v in zip(node.output, outs):
                 env[o] = v
         if intermediate:
-            return env
+            return {k: (v if k in self.consts or v.dtype == np.float64 else v.astype(np.float64))
+                    for k, v in env.items()}
         if len(self.outputs) == 1:
-            return env[self.outputs[0]]
-        return {o: env[o] for o in self.outputs}
+            return np.asarray(env[self.outputs[0]], dtype=np.float64)
+        return {o: np.asarray(env[o], dtype=np.float64) for o in self.outputs}
 
     def run_batched(self, x, batch_size: int = 65536, intermediate: bool = False):
         """``run`` in chunks (bounded memory for very large batches)."""

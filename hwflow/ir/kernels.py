@@ -52,11 +52,20 @@ def k_quant(attrs, ins, f32):
     if _is_pow2(scale) and not np.any(np.asarray(zeropt)) and not (bits == 1 and signed):
         # fast path, same arithmetic as qonnx's int_quant: x / 2**k is exact in binary
         # floating point, then clamp, then round, then rescale (exact again)
+        # float32 inputs (graph inputs are FLOAT tensors) stay float32 until the end: every
+        # step below is exact in either precision (power-of-two scaling, clip, round)
+        dt = np.float32 if x.dtype == np.float32 else np.float64
         s = np.asarray(scale, dtype=np.float64)
-        y = np.divide(x, s, dtype=np.float64)
+        y = np.multiply(x, (1.0 / s).astype(dt), dtype=dt)  # 1/2**k is exact
         np.clip(y, min_int(signed, narrow, bits), max_int(signed, narrow, bits), out=y)
-        y = resolve_rounding_mode(_str(attrs.get("rounding_mode", "ROUND")))(y)
-        return [np.multiply(y, s, out=y) if isinstance(y, np.ndarray) and y.dtype == np.float64 else _to64(y * s)]
+        mode = _str(attrs.get("rounding_mode", "ROUND")).upper()
+        inplace = {"ROUND": np.rint, "HALF_EVEN": np.rint, "FLOOR": np.floor, "CEIL": np.ceil, "DOWN": np.trunc}
+        if mode in inplace:  # the same functions qonnx resolves to (np.round == np.rint here)
+            inplace[mode](y, out=y)
+        else:
+            y = _to64(resolve_rounding_mode(mode)(y))
+        y *= s.astype(dt)
+        return [_to64(y)]
     y = int_quant(_as_f32_if_exact(x), scale, zeropt, bitwidth,
                   signed=bool(attrs.get("signed", 1)), narrow=bool(attrs.get("narrow", 1)),
                   rounding_mode=_str(attrs.get("rounding_mode", "ROUND")))
@@ -91,9 +100,19 @@ def k_multithreshold(attrs, ins, f32):
     cdim = layout.index("C") if "C" in layout else 1
     out_scale = float(attrs.get("out_scale", 1.0))
     out_bias = float(attrs.get("out_bias", 0.0))
-    vv = np.swapaxes(v, cdim, 1)
-    cnt = multithreshold(vv, thr)  # counts as v.dtype
-    y = np.swapaxes(cnt, cdim, 1)
+    thr = np.asarray(thr)
+    if thr.shape[1] <= 16:
+        # few thresholds: one comparison per threshold over the channel-last view (the same
+        # count of thresholds t with v >= t as qonnx's multithreshold, without its N*C*T array)
+        vm = np.moveaxis(v, cdim, -1)
+        cnt = np.zeros(vm.shape)
+        for t in range(thr.shape[1]):
+            cnt += vm >= thr[:, t]
+        y = np.moveaxis(cnt, -1, cdim)
+    else:
+        vv = np.swapaxes(v, cdim, 1)
+        cnt = multithreshold(vv, thr)  # counts as v.dtype
+        y = np.swapaxes(cnt, cdim, 1)
     if f32:
         y = np.float32(out_scale) * y.astype(np.float32) + np.float32(out_bias)
     else:
