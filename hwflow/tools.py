@@ -312,6 +312,35 @@ class Liberty:
                               self.install, str(e))
 
 
+class Chromium(Tool):
+    """Headless Chromium, to render a report page to PNG (checks that it opens and shows)."""
+
+    name = "chromium"
+    binary = "chromium"
+    env_var = "HWFLOW_CHROMIUM"
+    install = "apt-get install chromium (part of scripts/setup.sh, as root)"
+    enables = ("report screenshot",)
+    required = False
+
+    # Without the background-networking flags Chromium keeps trying to reach Google's hosts,
+    # which this sandboxed network refuses.
+    FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars")
+
+    def screenshot(self, page: str | os.PathLike, png: str | os.PathLike, width: int = 1200,
+                   height: int = 2400, timeout: float = 120) -> Path:
+        import tempfile
+
+        png = Path(png).resolve()
+        with tempfile.TemporaryDirectory(prefix="hwflow-chromium-") as profile:
+            run_tool([self.locate(), *self.FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                      f"--screenshot={png}", Path(page).resolve().as_uri()], tool="chromium", timeout=timeout)
+        if not png.exists():
+            raise ToolFailed("chromium", 0, None, f"no screenshot written to {png}")
+        return png
+
+
 class VendorTool(Tool):
     required = False
     missing_error = VendorToolMissing
@@ -384,7 +413,7 @@ def all_tools() -> list:
     """Every external tool and Python stack ``hwflow doctor`` reports, in display order."""
     return [
         Verilator(), Yosys(), Nextpnr("ice40"), Nextpnr("ecp5"), Packer("ice40"), Packer("ecp5"),
-        OpenSTA(), Liberty("osu018"), Gxx(), *PYTHON_STACKS, Vivado(), VitisHLS(), VivadoHLS(),
+        OpenSTA(), Liberty("osu018"), Gxx(), *PYTHON_STACKS, Chromium(), Vivado(), VitisHLS(), VivadoHLS(),
     ]
 
 

@@ -6,7 +6,13 @@ area of the code owns the module that defines its commands.
 
 from __future__ import annotations
 
-import typer
+import os
+
+# TensorFlow's C++ INFO/WARNING lines (oneDNN, CUDA stubs) would bury the progress display;
+# errors still show. A user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import typer  # noqa: E402
 
 from hwflow.cli import doctor, fpga, hls, ir, pipeline, power, rtl, training
 

@@ -30,7 +30,30 @@ def collect_run(run_dir: str | Path) -> dict[str, Any]:
     flow_cfg = run_dir / "flow" / "flow_config.json"
     if flow_cfg.exists():
         data["flow"] = read_json(flow_cfg)
+    if (run_dir / "ir.json").exists():
+        data["ir"] = read_json(run_dir / "ir.json")
     return data
+
+
+def model_summary(ir: dict) -> list[tuple[str, str]]:
+    """Rows describing the model, from ``ir.json`` (the IR's fixed-point analysis)."""
+    rows = []
+    ops: dict[str, int] = {}
+    for node in ir.get("nodes", []):
+        ops[node["op_type"]] = ops.get(node["op_type"], 0) + 1
+    rows.append(("operators", ", ".join(f"{k} x{v}" for k, v in sorted(ops.items()))))
+    for key, label in (("total_macs", "multiply-accumulates"), ("total_bit_ops", "bit operations"),
+                       ("weight_bits", "parameter bits")):
+        if key in ir:
+            rows.append((label, _fmt(ir[key])))
+    tensors = ir.get("tensors", {})
+    for kind in ("inputs", "outputs"):
+        for name in ir.get(kind, []):
+            t = tensors.get(name, {}) if isinstance(tensors, dict) else {}
+            typ = t.get("type") or t.get("fixed") or {}
+            desc = ", ".join(f"{k}={typ[k]}" for k in ("signed", "width", "frac", "scale") if k in typ)
+            rows.append((f"{kind[:-1]} {name}", f"shape {t.get('shape')}; {desc}" if t else name))
+    return rows
 
 
 def _fmt(v: Any) -> str:
@@ -89,6 +112,14 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
     title = f"hwflow report: {data.get('flow', {}).get('name', run_dir.name)}"
 
     md = [f"# {title}", ""]
+    from hwflow.report.summary import key_numbers
+
+    summary = key_numbers(run_dir)
+    if summary:
+        md += ["## Summary", "", _md_table(["what", "value", "from"], [list(r) for r in summary]), ""]
+    model_rows = model_summary(data["ir"]) if "ir" in data else []
+    if model_rows:
+        md += ["## Model", "", "From `ir.json`.", "", _md_table(["", ""], [list(r) for r in model_rows]), ""]
     cert = certificate(data)
     sections: list[tuple[str, str, list[tuple[str, str]]]] = []
     if cert:
@@ -106,11 +137,13 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
     md_path.write_text("\n".join(md))
 
     html_path = run_dir / "report.html"
-    html_path.write_text(_html(title, cert, sections, figures))
+    if model_rows:
+        sections.insert(0, ("model", "ir.json", model_rows))
+    html_path.write_text(_html(title, summary, cert, sections, figures))
     return {"markdown": md_path, "html": html_path, **{f"plot_{k}": v for k, v in figures.items()}}
 
 
-def _html(title: str, cert: list[dict], sections, figures: dict[str, Path]) -> str:
+def _html(title: str, summary, cert: list[dict], sections, figures: dict[str, Path]) -> str:
     esc = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -121,6 +154,10 @@ def _html(title: str, cert: list[dict], sections, figures: dict[str, Path]) -> s
         ".bad{color:#b00;font-weight:bold}img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}</style>",
         "</head><body>", f"<h1>{esc(title)}</h1>",
     ]
+    if summary:
+        parts.append("<h2>Summary</h2><table><tr><th>what</th><th>value</th><th>from</th></tr>")
+        parts += [f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td><code>{esc(c)}</code></td></tr>" for a, b, c in summary]
+        parts.append("</table>")
     if cert:
         parts.append("<h2>Bit-exactness certificate</h2><table><tr><th>backend</th><th>samples</th>"
                      "<th>mismatches</th><th>status</th></tr>")

@@ -61,7 +61,8 @@ def resources_per_target(synth: dict, out: Path) -> Path | None:
     if not per_target:
         res = _find(synth, "resources")
         if isinstance(res, dict):
-            per_target[synth.get("target", "target")] = {k: v for k, v in res.items() if isinstance(v, (int, float))}
+            label = " / ".join(str(x) for x in (synth.get("family"), synth.get("board")) if x) or "target"
+            per_target[label] = {k: v for k, v in res.items() if isinstance(v, (int, float))}
     if not per_target:
         return None
     kinds = sorted({k for r in per_target.values() for k in r})

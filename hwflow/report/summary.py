@@ -15,7 +15,9 @@ def key_numbers(run_dir: str | Path) -> list[tuple[str, str, str]]:
     data = collect_run(run_dir)
     rows: list[tuple[str, str, str]] = []
     for c in certificate(data):
-        rows.append((f"bit-exact: {c['backend']}", f"{c['mismatches']} mismatches / {c['samples']} samples",
+        value = (f"{c['mismatches']} mismatches / {c['samples']} samples" if c["status"] == "complete"
+                 else f"stage {c['status']}")
+        rows.append((f"bit-exact: {c['backend']}", value,
                      "hls.json" if "hls4ml" in c["backend"] else "sim.json"))
     wanted = (
         ("train", "test_accuracy", "test accuracy"), ("train", "emd", "EMD"),
@@ -29,6 +31,8 @@ def key_numbers(run_dir: str | Path) -> list[tuple[str, str, str]]:
     for rec_name, key, label in wanted:
         if rec_name in data:
             v = _find(data[rec_name], key)
+            if isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values()):
+                v = min(v.values())  # per clock domain: the slowest one limits the design
             if v is not None and not isinstance(v, (dict, list)):
                 rows.append((label, f"{v:.4g}" if isinstance(v, float) else str(v), f"{rec_name}.json"))
     return rows
