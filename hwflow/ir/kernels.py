@@ -65,7 +65,8 @@ def k_quant(attrs, ins, f32):
         else:
             y = _to64(resolve_rounding_mode(mode)(y))
         y *= s.astype(dt)
-        return [_to64(y)]
+        # float32 holds q * 2**-k exactly (|q| < 2**24): keep it, the next GEMM wants float32
+        return [y if dt == np.float32 and bits <= 24 else _to64(y)]
     y = int_quant(_as_f32_if_exact(x), scale, zeropt, bitwidth,
                   signed=bool(attrs.get("signed", 1)), narrow=bool(attrs.get("narrow", 1)),
                   rounding_mode=_str(attrs.get("rounding_mode", "ROUND")))
@@ -130,7 +131,7 @@ def k_biper(attrs, ins, f32):
 def k_matmul(attrs, ins, f32):
     a, b = ins
     if f32:
-        return [_to64(np.matmul(a.astype(np.float32), b.astype(np.float32)))]
+        return [_to64(np.matmul(a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)))]
     return [np.matmul(a, b)]
 
 
