@@ -80,3 +80,23 @@ def test_changed_setting_reruns_from_that_stage(tmp_path, external_dir):
     assert first["sim"] == "complete"
     second = _run_json(_flow(tmp_path, external_dir, samples=300), run)
     assert second["rtl"] == "skipped" and second["sim"] == "complete", second
+
+
+def test_model_too_big_for_board_stops_before_place_and_route(tmp_path, external_dir):
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "name: fit-test\n"
+        f"model:\n  path: {external_dir / 'qkeras_jettagging.onnx'}\n"
+        "train:\n  enabled: false\nhls:\n  enabled: false\nrtl:\n  samples: 10\n"
+        "targets:\n  boards: [icebreaker]\n"
+    )
+    run = tmp_path / "run"
+    first = subprocess.run([HWFLOW, "run", str(flow), "-o", str(run), "--until", "rtl", "--quiet"],
+                           capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = subprocess.run([HWFLOW, "run", str(flow), "-o", str(run), "--from", "bitstream", "--quiet"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 8, out.stdout[-2000:] + out.stderr[-3000:]  # FitError
+    assert "FitError" in out.stderr and "LUT" in out.stderr and "iCE40UP5K" in out.stderr, out.stderr
+    assert _status(run, "bitstream") == "failed"
+    assert not list(run.glob("hw/fpga/**/*.asc")) and not list(run.glob("hw/fpga/**/*.bin"))
