@@ -52,7 +52,8 @@ def test_profile_record_has_area_power_energy(profiles, run_dir):
     # energy per inference = P x II / f
     assert rand["energy_per_inference_nj"] == pytest.approx(p["total"] * 1e-3 * 1 / 40e6 * 1e9)
     assert rand["fmax_mhz"] > 40 and rand["timing"]["met"]
-    assert rand["gate_level_check"] == {"samples": 64, "compared_with_rtl": True, "mismatches": 0}
+    assert rand["gate_level_check"] == {"samples": 64, "compared_with_rtl": True, "mismatches": 0,
+                                        "simulator": "yosys"}
     assert rand["activity"]["nets"] > 600
     assert any("energy per inference" in a for a in rand["assumptions"])
     for png in rand["plots"]:
@@ -82,3 +83,14 @@ def test_bad_inputs_raise_config_errors(tmp_path, run_dir):
         profile(run_dir, data=tmp_path / "missing.npy")
     with pytest.raises(ConfigError, match="elements"):
         profile(run_dir, data=np.zeros((4, 3)))
+
+
+def test_verilator_and_yosys_gate_level_simulations_agree(profiles, run_dir):
+    """The two gate-level simulators (Verilator + osu018_stdcells.v, Yosys sim + liberty
+    functions) see the same activity, so OpenSTA reports the same power (the measurement
+    windows differ by the pipeline drain, hence the tolerance)."""
+    rand, _, _ = profiles
+    ver = profile(run_dir, clock_mhz=40.0, samples=64, simulator="verilator", check_rtl=False)
+    assert ver["activity"]["simulator"] == "verilator" and rand["activity"]["simulator"] == "yosys"
+    assert ver["power_mw"]["switching"] == pytest.approx(rand["power_mw"]["switching"], rel=0.03)
+    assert ver["power_mw"]["total"] == pytest.approx(rand["power_mw"]["total"], rel=0.03)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwflow.errors import MismatchError
+from hwflow.errors import ConfigError, MismatchError
 from hwflow.power.asic_synth import synthesize_asic
 from hwflow.power.data import Stimulus
 from hwflow.power.design import RtlDesign
@@ -24,32 +24,56 @@ from hwflow.tools import Liberty
 NODE_NM = {"osu018": 180}
 
 
+SIMULATORS = ("yosys", "verilator")
+SIM_NOTE = {
+    "yosys": "Yosys `sim` of the netlist with every cell's logic imported from the liberty (`read_liberty`)",
+    "verilator": "Verilator with the library's Verilog cell models (osu018_stdcells.v)",
+}
+
+
+def _simulate(design: RtlDesign, net, lib: Liberty, words: list[int], work_dir: Path, simulator: str,
+              check_rtl: bool):
+    """Gate-level run (+ the RTL run it is compared with): (activity, cycles, check)."""
+    check = {"samples": len(words), "compared_with_rtl": False, "simulator": simulator}
+    if simulator == "yosys":
+        from hwflow.power.yosys_sim import run_yosys_stream
+
+        gate = run_yosys_stream(design, [net.netlist_v], words, work_dir / "gatesim", gate_level_liberty=lib.path)
+        rtl = run_yosys_stream(design, design.files, words, work_dir / "rtlsim", vcd_all=False) if check_rtl else None
+        act = read_vcd_activity(gate.vcd, "hwflow_power_simtop", gate.t_start, gate.t_end, time_unit_s=None,
+                                prefix="dut.")
+    else:
+        gate = run_stream(design, [net.netlist_v, lib.verilog_models], design.top, words, work_dir / "gatesim",
+                          split_ports=True, vcd=True)
+        rtl = run_stream(design, design.files, design.top, words, work_dir / "rtlsim", vcd=False) if check_rtl else None
+        act = read_vcd_activity(gate.vcd, "dut", gate.t_start, gate.t_end)
+    if rtl is not None:
+        compare_outputs(rtl.outputs, gate.outputs, f"{design.top} gate-level netlist vs RTL")
+        check.update(compared_with_rtl=True, mismatches=0)
+    if gate.vcd is not None and gate.vcd.exists():
+        gate.vcd.unlink()  # large; the activities are kept in sta.tcl
+    return act, gate.period, gate.cycles, check
+
+
 def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: Path, library: str = "osu018",
-                 check_rtl: bool = True) -> dict:
+                 check_rtl: bool = True, simulator: str = "yosys") -> dict:
     lib = Liberty(library)
     info = read_liberty(lib.path)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     period_ns = 1e3 / clock_mhz
 
+    if simulator not in SIMULATORS:
+        raise ConfigError(f"unknown simulator {simulator!r}; valid: {', '.join(SIMULATORS)}")
     net = synthesize_asic(design, lib.path, work_dir / "synth")
     words = pack_words(stim.q, design.input)
-    gate = run_stream(design, [net.netlist_v, lib.verilog_models], design.top, words, work_dir / "gatesim",
-                      split_ports=True, vcd=True)
-    check = {"samples": len(words), "compared_with_rtl": False}
-    if check_rtl:
-        rtl = run_stream(design, design.files, design.top, words, work_dir / "rtlsim", vcd=False)
-        compare_outputs(rtl.outputs, gate.outputs, f"{design.top} gate-level netlist vs RTL")
-        check.update(compared_with_rtl=True, mismatches=0)
-    act = read_vcd_activity(gate.vcd, "dut", gate.t_start, gate.t_end)
-    activities, missing = driver_activities(net.netlist_json, design.top, act, gate.period, design.clock_port)
+    act, period, cycles, check = _simulate(design, net, lib, words, work_dir, simulator, check_rtl)
+    activities, missing = driver_activities(net.netlist_json, design.top, act, period, design.clock_port)
     if missing:
         raise MismatchError(f"{len(missing)} nets of the netlist are not in the simulation's VCD, e.g. "
                             f"{', '.join(missing[:5])}")
     rates = np.array([a.activity for a in activities]) if activities else np.zeros(1)
     sta = run_sta(work_dir, lib.path, net.netlist_v, design.top, design.clock_port, period_ns, activities)
-    if gate.vcd is not None and gate.vcd.exists():
-        gate.vcd.unlink()  # large; the activities are kept in sta.tcl
 
     p = sta.power_w["Total"]
     mw = {k: p[k] * 1e3 for k in ("internal", "switching", "leakage", "total")}
@@ -88,7 +112,7 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
                    "critical_path_ns": sta.critical_path_ns, "startpoint": sta.startpoint,
                    "endpoint": sta.endpoint, "met": sta.slack_ns is not None and sta.slack_ns >= 0,
                    "path_cells": [s["cell"] for s in sta.critical_path]},
-        "activity": {"source": stim.source, "samples": len(words), "cycles": gate.cycles,
+        "activity": {"source": stim.source, "samples": len(words), "cycles": cycles, "simulator": simulator,
                      "nets": len(activities), "mean_toggles_per_cycle": float(rates.mean()),
                      "max_toggles_per_cycle": float(rates.max())},
         "gate_level_check": check,
@@ -98,8 +122,8 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
             f"library {info.name} (Debian qflow-tech-osu018), {node} nm, typical corner, "
             f"{info.nom_voltage} V, 25 C; cell areas from the liberty (no placement, no wires, no fill/utilisation)",
             f"clock {clock_mhz:g} MHz ideal (no clock tree; the clock pins of the flip-flops toggle twice per period)",
-            "switching activity of every net measured in a zero-delay gate-level simulation (Verilator with the "
-            "library's Verilog cell models): functional toggles only, glitches not counted",
+            f"switching activity of every net measured in a zero-delay gate-level simulation ({SIM_NOTE[simulator]}), "
+            "whose outputs are checked word by word against the RTL: functional toggles only, glitches not counted",
             f"stimulus: {stim.source}, streamed back to back (one beat every II cycles at full throughput)",
             "net capacitance = pin capacitances of the loads only (no wire-load model, no parasitics)",
             f"energy per inference = total power x II / f_clk = P x {design.ii} / {clock_mhz:g} MHz "

@@ -35,7 +35,7 @@ def parse_clock(text: str | float) -> float:
 
 def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float | str = 40.0, samples: int = 200,
             data: str | Path | np.ndarray | None = None, dataset: str | None = None, seed: int = 0,
-            check_rtl: bool = True, plots: bool = True) -> dict:
+            check_rtl: bool = True, plots: bool = True, simulator: str = "yosys") -> dict:
     """Profile the design of ``run_dir/rtl.json`` on ``target``; writes ``profile.json``
     (a ``profile`` stage record) and ``profile/<target>/`` with netlist, reports and plots."""
     if target not in TARGETS:
@@ -45,7 +45,7 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
     design = load_design(run_dir)
     params = {"target": target, "clock_mhz": clock, "samples": samples, "seed": seed,
               "data": data if isinstance(data, (str, Path)) or data is None else "array",
-              "dataset": dataset}
+              "dataset": dataset, "simulator": simulator}
     inputs = {"rtl": design.rtl_json, **{f"verilog_{i}": f for i, f in enumerate(design.files)}}
     work = run_dir / "profile" / target
     with stage(run_dir, "profile", inputs=inputs, params=params) as st:
@@ -53,7 +53,8 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
         if target in ASIC_TARGETS:
             from hwflow.power.asic import profile_asic
 
-            result = profile_asic(design, stim, clock, work, library=target.split("-", 1)[1], check_rtl=check_rtl)
+            result = profile_asic(design, stim, clock, work, library=target.split("-", 1)[1], check_rtl=check_rtl,
+                                  simulator=simulator)
             from hwflow.tools import OpenSTA, Verilator, Yosys
 
             st.tools = {t.name: t.version() for t in (Yosys(), Verilator(), OpenSTA())}

@@ -45,10 +45,13 @@ def _timescale_seconds(text: str) -> float:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
-def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_unit_s: float = 1e-9) -> Activity:
+def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_unit_s: float | None = 1e-9,
+                      prefix: str = "") -> Activity:
     """Activity of the signals declared directly in the scope whose name is ``scope``
     (the last component, e.g. ``dut``), counted between ``t_start`` and ``t_end`` (given in
-    units of ``time_unit_s``; the returned Activity is in the VCD's own time unit).
+    units of ``time_unit_s``, or in the VCD's own unit when it is None). ``prefix``: keep only
+    the variables whose name starts with it, without it (Yosys writes a flattened design's
+    nets as ``dut.n12`` in the top scope).
 
     A simulator may declare one VCD id for several nets that always carry the same value
     (aliases); each of them gets the id's toggles.
@@ -56,7 +59,7 @@ def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_uni
     with open(path) as f:
         head = f.read(4096)
     m = re.search(r"\$timescale\s+(.*?)\s*\$end", head, re.S)
-    factor = time_unit_s / _timescale_seconds(m.group(1)) if m else 1.0
+    factor = time_unit_s / _timescale_seconds(m.group(1)) if m and time_unit_s is not None else 1.0
     t_start, t_end = int(round(t_start * factor)), int(round(t_end * factor))
     widths: dict[str, int] = {}
     stack: list[str] = []
@@ -94,8 +97,8 @@ def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_uni
                     stack.append(tok[2])
                 elif tok[0] == "$upscope":
                     stack.pop()
-                elif tok[0] == "$var" and stack and stack[-1] == scope:
-                    width, vid, ref = int(tok[2]), tok[3], tok[4]
+                elif tok[0] == "$var" and stack and stack[-1] == scope and tok[4].startswith(prefix):
+                    width, vid, ref = int(tok[2]), tok[3], tok[4][len(prefix):]
                     rng = tok[5] if len(tok) > 5 and tok[5].startswith("[") else ""
                     lsb = 0
                     if rng and ":" in rng:
@@ -135,3 +138,58 @@ def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_uni
                 for n in ns:
                     act.high_time[n] += t_end - lo
     return act
+
+
+def sample_outputs(path: Path, clock: str, valid: str, data: str) -> list[tuple[int | None, int | None]]:
+    """(valid, data) of top-scope signals just before every rising edge of ``clock``
+    (None for x/z), for reading a testbench's output beats back from a Yosys ``sim`` VCD."""
+    ids: dict[str, str] = {}
+    depth = 0
+    vals: dict[str, str] = {}
+    out: list[tuple[int | None, int | None]] = []
+    block: list[tuple[str, str]] = []
+
+    def as_int(v: str | None) -> int | None:
+        if v is None or any(c not in "01" for c in v):
+            return None
+        return int(v, 2)
+
+    def flush() -> None:
+        cid = ids.get(clock)
+        for vid, v in block:
+            if vid == cid and vals.get(cid) == "0" and v == "1":
+                out.append((as_int(vals.get(ids.get(valid, ""))), as_int(vals.get(ids.get(data, "")))))
+                break
+        for vid, v in block:
+            vals[vid] = v
+        block.clear()
+
+    with open(path) as f:
+        in_defs = True
+        for line in f:
+            if in_defs:
+                tok = line.split()
+                if not tok:
+                    continue
+                if tok[0] == "$scope":
+                    depth += 1
+                elif tok[0] == "$upscope":
+                    depth -= 1
+                elif tok[0] == "$var" and depth == 1 and tok[4] in (clock, valid, data):
+                    ids[tok[4]] = tok[3]
+                elif tok[0] == "$enddefinitions":
+                    in_defs = False
+                continue
+            c = line[0] if line else ""
+            if c == "#":
+                flush()
+            elif c in "bB":
+                bits, vid = line[1:].split()
+                if vid in ids.values():
+                    block.append((vid, bits.lower()))
+            elif c in "01xzXZ":
+                vid = line[1:].strip()
+                if vid in ids.values():
+                    block.append((vid, c.lower()))
+    flush()
+    return out
