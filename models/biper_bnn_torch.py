@@ -20,9 +20,9 @@ BinaryScale is folded into per-channel integer thresholds at export
 quantizers, sign with the clipped straight-through estimator for weights and activations),
 ``int8`` (8-bit weights, ``quantized_relu(8, 2)`` activations) and ``float`` (ReLU, no
 quantizers in the hidden layers) -- the same architecture for the digits benchmark.
-``first_activation="biper"`` replaces the first ApproxSign by a ``quantized_bits(8, 3)``
-quantizer and hwflow's periodic BiPer activation (period 2**0 = 1; custom QONNX op
-``BiPer``); not a zoo entry, it tests that operator end to end.
+``biper_bnn_periodic`` (zoo entry; ``first_activation="biper"``): the first ApproxSign is
+replaced by a ``quantized_bits(8, 3)`` quantizer (step 2**-4) and hwflow's periodic BiPer
+activation with period 2**1 = 32 steps (custom QONNX op ``BiPer``: bit 4 of the integer).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ TRAIN = {"task": "classify", "batch_size": 64, "lr": 3e-3, "biper_stage1_fractio
 MODES = ("biper", "sign", "int8", "float")
 HIDDEN = (32, 64)
 W0 = 20.0
+PERIODIC_LOG2_PERIOD = 1
 
 
 class _SignWeight(SignedBinaryWeightPerTensorConst):
@@ -76,7 +77,7 @@ def _hidden_block(mode: str, c_in: int, c_out: int, w0: float) -> list[nn.Module
 def _first_act(mode: str, first_activation: str) -> nn.Module:
     if first_activation == "biper":
         return nn.Sequential(qnn.QuantIdentity(act_quant=signed_act(8, 3), return_quant_tensor=True),
-                             BiPerAct(log2_period=0, frac_bits=4))
+                             BiPerAct(log2_period=PERIODIC_LOG2_PERIOD, frac_bits=4))
     if first_activation != "sign":
         raise ConfigError(f"first_activation must be 'sign' or 'biper', not {first_activation!r}")
     if mode == "biper":
@@ -116,4 +117,8 @@ def build(seed: int = 0, mode: str = "biper", w0: float = W0, first_activation: 
     return BiPerBNN(mode=mode, w0=w0, first_activation=first_activation)
 
 
-ZOO = {"biper_bnn": build}
+def build_periodic(seed: int = 0, **options) -> nn.Module:
+    return build(seed, mode="biper", first_activation="biper", **options)
+
+
+ZOO = {"biper_bnn": build, "biper_bnn_periodic": build_periodic}

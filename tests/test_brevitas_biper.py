@@ -182,14 +182,14 @@ def test_biper_activation_exports_as_custom_op(tmp_path):
     from hwflow import zoo
     from hwflow.frontends import brevitas as fb
 
-    model = zoo.build_model("biper_bnn", "brevitas", seed=3, first_activation="biper").eval()
+    model = zoo.build_model("biper_bnn_periodic", "brevitas", seed=3).eval()
     path = fb.export_brevitas(model, tmp_path / "biper_act.onnx", (1, 8, 8))
     mw = ModelWrapper(str(path))
     nodes = [n for n in mw.graph.node if n.op_type == "BiPer"]
     assert len(nodes) == 1
     node = nodes[0]
     assert node.domain == "hwflow.ir.custom_op"
-    assert {a.name: a.i for a in node.attribute} == {"log2_period": 0}
+    assert {a.name: a.i for a in node.attribute} == {"log2_period": 1}
     assert mw.get_tensor_datatype(node.output[0]) == DataType["BIPOLAR"]
     g = torch.Generator().manual_seed(0)
     x = np.concatenate([fb.corner_inputs("biper_bnn"), fb.random_inputs("biper_bnn", 1000, generator=g).numpy()])

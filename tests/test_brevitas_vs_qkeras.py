@@ -14,7 +14,8 @@ pytest.importorskip("brevitas")
 from hwflow import zoo  # noqa: E402
 from hwflow.frontends import brevitas as fb  # noqa: E402
 
-NAMES = ["jet_mlp", "econt", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn"]
+NAMES = ["jet_mlp", "econt", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn",
+         "biper_bnn_periodic"]
 
 
 def _keras_weight_layers(kmodel):
@@ -83,7 +84,7 @@ def test_twins_compute_the_same_function(keras_env, tmp_path, name):
 
     kmodel = zoo.build_model(name, "qkeras", seed=4)
     tmodel = zoo.build_model(name, "brevitas", seed=0).eval()
-    if name == "biper_bnn":  # give the binary scales non-trivial values in both
+    if name.startswith("biper_bnn"):  # give the binary scales non-trivial values in both
         rng = np.random.default_rng(0)
         for layer in kmodel.layers:
             if type(layer).__name__ == "BinaryScale":

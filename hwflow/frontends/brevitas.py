@@ -38,8 +38,9 @@ import numpy as np
 
 from hwflow.errors import ConfigError, HwflowError, InvalidModelFile, MismatchError, ModelError
 
-#: zoo name -> definition file stem in models/ (the file ``models/<stem>_torch.py``)
-ZOO_NAMES = ("econt", "jet_mlp", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn")
+#: the zoo models with a Brevitas definition (``models/*_torch.py``, see hwflow.zoo)
+ZOO_NAMES = ("econt", "jet_mlp", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn",
+             "biper_bnn_periodic")
 
 
 # ------------------------------------------------------------------------------ loading
