@@ -18,6 +18,8 @@ def profile(
     dataset: str = typer.Option(None, help="drive the simulation with this dataset's test split (hgcal, jets, digits)"),
     samples: int = typer.Option(200, help="samples streamed through the gate-level simulation"),
     seed: int = typer.Option(0, help="seed of the random stimulus when no data is given"),
+    simulator: str = typer.Option("yosys", help="ASIC gate-level simulator: yosys (no build step, large "
+                                                "netlists) or verilator (the library's Verilog cell models)"),
     compare_weights: bool = typer.Option(
         False, help="also compare hard-wired against register-bank weights on measured layer slices (ASIC; "
                     "writes weights_comparison.json and comparison.md next to profile.json)"),
@@ -25,7 +27,8 @@ def profile(
     """Area, power and energy per inference."""
     from hwflow.power import profile as run_profile
 
-    r = run_profile(run, target=target, clock_mhz=clock, samples=samples, data=data, dataset=dataset, seed=seed)
+    r = run_profile(run, target=target, clock_mhz=clock, samples=samples, data=data, dataset=dataset, seed=seed,
+                    simulator=simulator)
     if compare_weights:
         from hwflow.power.regweights import compare_run_weights
 
