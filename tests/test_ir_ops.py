@@ -204,3 +204,15 @@ def test_conv_accumulator_type_is_exact():
     acc_lo = ex.run(x, intermediate=True)[conv.output[0]][0, 0, 0, 0]
     assert acc_lo >= t.min_value
     assert t.max_value in (acc,) or t.max_value > acc  # channel 0 may not be the extreme one
+
+
+def test_bipolar_quant_maps_zero_to_plus_one():
+    b = GraphBuilder(seed=0)
+    x = b.quant("x", 1.0, 3)
+    y = b.node("BipolarQuant", [x, b.const(1.0)], QDOM)
+    m = b.model("x", [1, 4], y)
+    ex = ReferenceExecutor(m)
+    out = ex.run(np.array([[0.0, -0.0, 1.0, -1.0], [3.0, -4.0, 0.0, 2.0]]))
+    assert out.tolist() == [[1, 1, 1, -1], [1, -1, 1, 1]]
+    bad, _ = compare_every_tensor(m, ex, make_stimulus(m, n=30))
+    assert not bad
