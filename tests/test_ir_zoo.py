@@ -49,3 +49,17 @@ def test_zoo_model_bit_exact(name, framework, tmp_path):
         if n.op_type in ("MatMul", "Gemm", "Conv"):
             for t in n.input[:2]:
                 assert types[t].is_power_of_two, f"{name}/{framework}: {t} is {types[t]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", NAMES)
+def test_zoo_model_every_tensor_1000_per_sample(name, framework, tmp_path):
+    """The acceptance run for hwflow's own models: 1,000 inputs + corners, execute_onnx
+    sample by sample, every tensor."""
+    export_zoo_model = _exporter()
+    path = export_zoo_model(name, framework, tmp_path / f"{name}_{framework}.onnx", seed=0)
+    m = clean_model(load_model(path))
+    ex = ReferenceExecutor(m)
+    bad, _ = compare_every_tensor(m, ex, make_stimulus(m, n=1000, seed=0))
+    assert not bad, f"{name}/{framework}: {bad}"
