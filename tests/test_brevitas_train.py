@@ -134,3 +134,28 @@ def test_export_file_needs_to_know_the_model(tmp_path):
         fb.export_file(path, tmp_path / "x.onnx")
     out = fb.export_file(path, tmp_path / "x.onnx", model="digits_cnn", check_samples=100)
     assert out.exists()
+
+
+def test_cli_trains_biper_in_two_stages_and_exports(tmp_path):
+    """`hwflow train biper_bnn --framework brevitas` runs the two-stage schedule, and
+    `hwflow export` turns the run's weights into QONNX again."""
+    from typer.testing import CliRunner
+
+    from hwflow.cli import app
+
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "biper_bnn", "--framework", "brevitas", "--epochs", "2",
+                                   "--seed", "3", "-o", str(run)])
+    assert res.exit_code == 0, res.output
+    m = read_json(run / "train.json")["metrics"]
+    assert [e["stage"] for e in m["history"]] == ["biper_stage1", "biper_stage2"]
+    assert m["export_check"]["mismatches"] == 0
+    res = CliRunner().invoke(app, ["export", str(run / "model.pt"), "-o", str(tmp_path / "again.onnx")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "again.onnx").exists()
+    # a pickled model is refused with the typed error's exit code
+    bad = tmp_path / "full.pt"
+    torch.save(torch.nn.Linear(2, 2), bad)
+    res = CliRunner().invoke(app, ["export", str(bad), "-o", str(tmp_path / "bad.onnx")])
+    assert res.exit_code == InvalidModelFile.exit_code
+    assert not (tmp_path / "bad.onnx").exists()
