@@ -3,10 +3,15 @@ small QONNX graph with the hwflow BiPer operator."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
 
-import numpy as np
+# before anything imports TensorFlow (hls4ml does): QKeras exports in the same session need tf-keras
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 _RUNS: dict = {}
 

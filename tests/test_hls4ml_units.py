@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import _hls4ml_util  # noqa: F401  (sets TF_USE_LEGACY_KERAS before hls4ml imports TensorFlow)
 from hwflow.errors import ConfigError, ModelError, UnsupportedOp, VendorToolMissing
 
 DATA = Path(__file__).parent / "data" / "hls4ml"

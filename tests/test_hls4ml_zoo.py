@@ -8,7 +8,6 @@ MLPs and the encoder) is ``-m slow`` (one C-sim compile each, 15-130 s on the sh
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ def zoo_dir(tmp_path_factory):
 
 
 def exported(zoo_dir: Path, name: str, framework: str) -> Path:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from hwflow.frontends import export_zoo_model
 
     path = zoo_dir / f"{name}_{framework}.onnx"

@@ -8,8 +8,14 @@ the vendor HLS build (``vendor``, ``report``), and record everything in ``<run>/
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+# hls4ml imports TensorFlow. Loaded with Keras 3 it would make QKeras unusable for the rest of
+# the process (QKeras needs tf-keras 2, chosen only before TensorFlow's first import), e.g. in a
+# flow that exports a QKeras model after an hls4ml stage. The ONNX path works with both.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from hwflow.backends.hls4ml.options import BACKENDS, HLSOptions, LayerOptions
 from hwflow.backends.hls4ml.vendor import BuildSteps
