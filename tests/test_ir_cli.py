@@ -59,3 +59,10 @@ def test_exec_raw_model_with_preprocessing_on_float_inputs(external_dir, tmp_pat
     assert r.exit_code == 0, r.output
     ref = np.concatenate([d[raw.graph.output[0].name] for d in execute_onnx_samples(raw, x, full=False)])
     assert np.array_equal(np.load(tmp_path / "y.npy"), ref.astype(np.float64))
+
+
+def test_inspect_ort_check(external_dir):
+    r = runner.invoke(app, ["inspect", str(external_dir / "bnn_model_fc_1layer.onnx"), "--json", "--ort-check"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["ort_cross_check"]["ran"] is False and "BipolarQuant" in d["ort_cross_check"]["reason"]

@@ -17,6 +17,8 @@ def inspect(
     json_: bool = typer.Option(False, "--json", help="machine-readable output (the content of ir.json)"),
     raw: bool = typer.Option(False, "--raw", help="inspect the model as loaded, without clean-up"),
     ir_json: Path = typer.Option(None, "--ir-json", help="also write ir.json to this path"),
+    ort_check: bool = typer.Option(False, "--ort-check",
+                                   help="also run the graph in onnxruntime (QONNX -> QCDQ) and compare"),
 ) -> None:
     """Layers, shapes, fixed-point types, MACs, bit-operations and weight bits of a QONNX model."""
     from hwflow.ir import clean_model, infer_fixed_point, ir_summary, load_model
@@ -30,6 +32,10 @@ def inspect(
         from hwflow.artifacts import write_json
 
         write_json(ir_json, summary)
+    if ort_check:
+        from hwflow.ir import ort_cross_check
+
+        summary["ort_cross_check"] = ort_cross_check(m, n=200)
     if json_:
         out.print_json(json.dumps(summary))
         return
@@ -49,6 +55,8 @@ def inspect(
     out.print(table)
     out.print(f"total MACs {summary['total_macs']}, bit-operations {summary['total_bit_ops']}, "
               f"weight bits {summary['weight_bits']}")
+    if ort_check:
+        out.print_json(json.dumps(summary["ort_cross_check"]))
     pre = m.get_metadata_prop("hwflow.preprocessing")
     if pre:
         chain = [c["op_type"] for c in json.loads(pre)["chain"]]
