@@ -33,6 +33,15 @@ def test_register_bank_loads_weights_through_config_port(tmp_path, tiny_slice):
     assert (got == want).all()
 
 
+def test_yosys_harness_loads_weights_too(tmp_path, tiny_slice):
+    from hwflow.power.yosys_sim import run_yosys_stream
+
+    write_slice_design(tmp_path / "r", "toy_registers", tiny_slice, "registers")
+    d = load_design(tmp_path / "r")
+    res = run_yosys_stream(d, d.files, pack_words(tiny_slice.x, d.input), tmp_path / "ysim", vcd_all=False)
+    assert (unpack_words(res.outputs, d.output) == tiny_slice.x.reshape(-1, 2, 4) @ tiny_slice.weights).all()
+
+
 def test_registers_cost_area_and_flip_flops(tmp_path, tiny_slice):
     res = {}
     for mode in ("hardwired", "registers"):
