@@ -20,18 +20,30 @@ def _corners_and_random(fmt, n_random: int, seed: int = 0) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
-def test_board_top_hand_written_core_at_board_baud(tmp_path):
-    """The hand-written core at 115200 baud from the iCEBreaker's 12 MHz clock (104 cycles
-    per bit, 0.16% off): info, corners + random samples, recovery from a cut frame."""
-    design = RtlDesign.load(EW_CORE)
-    q = _corners_and_random(design.input, 12)
-    run_board_top_sim(design, q, ew_core_reference(q), tmp_path, baud=115200, clks_per_bit=104)
+# (model, baud, clock cycles per bit): the tiny MLP at the default 115200 baud from the
+# iCEBreaker's 12 MHz clock (104 cycles per bit, 0.16% off); the BNN, whose 6-bit input is
+# a single byte, at 1 Mbaud from 16 MHz
+CASES = [("tiny_mlp", 115200, 104), ("bnn_model_fc_1layer", 1_000_000, 16)]
 
 
-@pytest.mark.parametrize("model", ["tiny_mlp", "bnn_model_fc_1layer"])
-def test_board_top_generated_model_matches_reference(model, tmp_path, external_dir):
+@pytest.mark.parametrize("model, baud, clks_per_bit", CASES)
+def test_board_top_generated_model_matches_reference(model, baud, clks_per_bit, tmp_path, external_dir):
+    """Info, corner + random samples through UART and core, recovery from a cut frame,
+    and deploy's session code: all against the reference executor."""
     path = make_tiny_mlp(tmp_path / "tiny_mlp.onnx") if model == "tiny_mlp" else external_dir / f"{model}.onnx"
     design = generated_run(path, tmp_path / "run")
     q, expected = reference_case(design, n=40)
     assert len(np.unique(expected, axis=0)) > 1, "stimulus should exercise more than one answer"
-    run_board_top_sim(design, q, expected, tmp_path / "sim")
+    run_board_top_sim(design, q, expected, tmp_path / "sim", baud=baud, clks_per_bit=clks_per_bit)
+
+
+def test_board_top_sim_detects_a_wrong_answer(tmp_path):
+    """The board-top test can fail: the hand-written core against a reference with one
+    wrong answer (only the answer-checking cocotb test runs)."""
+    design = RtlDesign.load(EW_CORE)
+    q = _corners_and_random(design.input, 4)
+    wrong = ew_core_reference(q)
+    wrong[5, 2] += 1
+    with pytest.raises(AssertionError, match="1 of 1 board-top tests failed"):
+        run_board_top_sim(design, q, wrong, tmp_path, testcase="answers_match_reference")
+    assert "sample 5" in (tmp_path / "test.log").read_text()

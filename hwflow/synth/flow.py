@@ -138,7 +138,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     b = load_board(board) if isinstance(board, (str, Path)) else board
     if b.family not in OPEN_BITSTREAM_FAMILIES:
         Vivado().locate()   # VendorToolMissing before any work when Vivado is absent
-        return _vivado_bitstream(run_dir, b, baud)
+        return _vivado_bitstream(run_dir, b, baud, prescreen_fit)
     synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit)
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed}
@@ -162,7 +162,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     return result
 
 
-def _vivado_bitstream(run_dir: Path, b: Board, baud: int | None) -> dict:
+def _vivado_bitstream(run_dir: Path, b: Board, baud: int | None, prescreen_fit: bool) -> dict:
     design = RtlDesign.load(run_dir)
     out_dir = run_dir / "fpga" / b.name
     if prescreen_fit:
