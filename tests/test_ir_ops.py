@@ -216,3 +216,17 @@ def test_bipolar_quant_maps_zero_to_plus_one():
     assert out.tolist() == [[1, 1, 1, -1], [1, -1, 1, 1]]
     bad, _ = compare_every_tensor(m, ex, make_stimulus(m, n=30))
     assert not bad
+
+
+def test_multithreshold_on_float_input_is_fixed_point():
+    """FINN-style thresholds straight on a float input: the output is still on a grid."""
+    b = GraphBuilder(seed=0)
+    thr = np.array([[-0.3, 0.1, 0.7]] * 4, dtype=np.float32)
+    y = b.node("MultiThreshold", ["x", b.const(thr)], QDOM, out_dtype="INT2", out_scale=0.5, out_bias=-1.0)
+    m = b.model("x", [1, 4], y)
+    t = infer_fixed_point(m)[y]
+    assert not t.is_float and t.frac == 1 and (t.int_min, t.int_max) == (-2, 1)
+    ex = ReferenceExecutor(m)
+    x = np.random.default_rng(0).normal(0, 1, (50, 4)).astype(np.float32)
+    bad, _ = compare_every_tensor(m, ex, x)
+    assert not bad

@@ -160,9 +160,9 @@ class GraphAnalysis:
         else:
             from onnx.reference import ReferenceEvaluator
 
-            g = helper.make_graph([node], "c", [helper.make_tensor_value_info(n, onnx.TensorProto.UNDEFINED, None)
-                                               for n in node.input if n], 
-                                  [helper.make_tensor_value_info(n, onnx.TensorProto.UNDEFINED, None) for n in node.output])
+            undef = onnx.TensorProto.UNDEFINED
+            g = helper.make_graph([node], "c", [helper.make_tensor_value_info(n, undef, None) for n in node.input if n],
+                                  [helper.make_tensor_value_info(n, undef, None) for n in node.output])
             ev = ReferenceEvaluator(helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset)]))
             feeds = {n: (np.asarray(v, dtype=np.float32) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
                      for n, v in zip(node.input, vals) if n}
@@ -255,15 +255,23 @@ class GraphAnalysis:
         return [TensorInfo(lo=np.full(shp, -1.0), hi=np.full(shp, 1.0), frac=0, bipolar=True)]
 
     def _op_MultiThreshold(self, node, ins, a):
-        x = ins[0]
-        out = self._op_monotone(node, [x if not x.is_float else TensorInfo(lo=self._full(node.input[0], -np.inf), hi=self._full(node.input[0], np.inf))] + ins[1:], a)[0]
-        out.bipolar = False
-        vals = np.array([float(a.get("out_scale", 1.0)), float(a.get("out_bias", 0.0))])
-        f = dyadic_frac(vals)
+        """out = out_bias + out_scale * (number of thresholds <= x): on a grid whatever x is."""
+        x, thr = ins[0], ins[1]
+        if thr.const is None:
+            raise ModelError("MultiThreshold with non-constant thresholds", node=node.name)
+        scale, bias = float(a.get("out_scale", 1.0)), float(a.get("out_bias", 0.0))
+        shp = self._shape(node.output[0])
+        if x.is_float:  # any count 0..T may occur
+            ends = [np.full(shp, bias), np.full(shp, bias + scale * np.asarray(thr.const).shape[-1])]
+        else:
+            k = KERNELS["MultiThreshold"]
+            ends = [k(a, [x.lo, thr.const], False)[0], k(a, [x.hi, thr.const], False)[0]]
+        out = TensorInfo(lo=np.minimum(*ends), hi=np.maximum(*ends))
+        f = dyadic_frac(np.array([scale, bias]))
         if f is None:
             out.is_float = True
         else:
-            out.frac, out.scale = f, 1.0
+            out.frac = f
         return [out]
 
     def _op_Trunc(self, node, ins, a):
