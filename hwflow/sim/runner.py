@@ -37,7 +37,7 @@ def testbench_dir() -> Path:
 # input file not found" -- the precompiled-header error DESIGN.md notes for da4ml's own
 # binder). GCC's flag is "-include"; make takes it from MAKEFLAGS as a command-line
 # variable.
-MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
+MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0"
 
 
 @contextlib.contextmanager
