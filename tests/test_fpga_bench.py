@@ -17,9 +17,11 @@ def test_bench_ecp5_script_small_model(tmp_path, external_dir, repo_root):
     spec = importlib.util.spec_from_file_location("bench_ecp5", repo_root / "scripts" / "bench_ecp5.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    result = bench.main(["--model", str(external_dir / "bnn_model_fc_1layer.onnx"), "--out", str(tmp_path)])
+    result = bench.main(["--model", str(external_dir / "bnn_model_fc_1layer.onnx"), "--out", str(tmp_path),
+                         "--core-synth"])
     saved = read_json(tmp_path / "bench_ecp5.json")
     assert saved == result
     assert saved["part"] == "LFE5U-85F-CABGA381" and saved["pnr"]["fmax_mhz"] > 25
     assert saved["pnr"]["utilization"]["TRELLIS_COMB"]["available"] == 83640
-    assert saved["core_synth"]["resources"]["lut"] > 0 and saved["bitstream"]["bytes"] > 0
+    assert saved["status"] == "complete" and saved["bitstream"]["bytes"] > 0
+    assert 0 < saved["core_synth"]["resources"]["lut"] < saved["board_top_synth"]["resources"]["lut"]

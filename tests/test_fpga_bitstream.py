@@ -37,9 +37,13 @@ def _asc_tiles(path):
 def test_bitstream_icebreaker_small_model(tmp_path, external_dir):
     run = tmp_path / "run"
     generated_run(external_dir / "bnn_model_fc_1layer.onnx", run)
+    res = CliRunner().invoke(app, ["synth", str(run), "--board", "icebreaker"])
+    assert res.exit_code == 0, res.output
+    synth_record = (run / "synth.json").read_text()
     res = CliRunner().invoke(app, ["bitstream", str(run), "--board", "icebreaker"])
     assert res.exit_code == 0, res.output
     assert "Fmax" in res.output
+    assert (run / "synth.json").read_text() == synth_record, "bitstream should reuse the up-to-date synthesis"
 
     synth = read_json(run / "synth.json")
     assert synth["status"] == "complete" and synth["board"] == "icebreaker" and synth["fits"]

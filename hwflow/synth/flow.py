@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from hwflow.artifacts import file_digest, stage
+from hwflow.artifacts import file_digest, is_up_to_date, read_json, stage
 from hwflow.boards import FAMILIES, OPEN_BITSTREAM_FAMILIES, Board, family_info, load_board, load_devices
 from hwflow.errors import ConfigError, FitError
 from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
@@ -93,7 +93,7 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
     b = load_board(board) if isinstance(board, (str, Path)) else board
     family = resolve_target(target, b)
     design = RtlDesign.load(run_dir)
-    params = {"target": family, "board": b.name if b else None, "baud": baud}
+    params = {"target": family, "board": b.name if b else None, "baud": baud, "design_id": f"{design.design_id:08x}"}
     with stage(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
         st.tools = {"yosys": _version_of("yosys")}
         out_dir = run_dir / "fpga" / (b.name if b else family)
@@ -139,7 +139,12 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     if b.family not in OPEN_BITSTREAM_FAMILIES:
         Vivado().locate()   # VendorToolMissing before any work when Vivado is absent
         return _vivado_bitstream(run_dir, b, baud, prescreen_fit)
-    synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit)
+    synth_params = {"target": b.family, "board": b.name, "baud": baud,
+                    "design_id": f"{RtlDesign.load(run_dir).design_id:08x}"}
+    if is_up_to_date(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=synth_params):
+        synth = read_json(run_dir / "synth.json")     # `hwflow synth --board` already did this
+    else:
+        synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit)
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed}
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:
