@@ -171,3 +171,14 @@ def test_deploy_reads_inputs_from_npy(tiny_run, tmp_path):
     np.save(tmp_path / "x.npy", x)
     r = deploy(tiny_run.run_dir, "icebreaker", inputs=tmp_path / "x.npy", transport=_reference_board(tiny_run))
     assert r["samples"] == 2 and r["mismatches"] == 0
+
+
+def test_deploy_cli_without_a_serial_port(tiny_run):
+    from typer.testing import CliRunner
+
+    from hwflow.cli import app
+
+    res = CliRunner().invoke(app, ["deploy", str(tiny_run.run_dir), "--board", "icebreaker",
+                                   "--port", "/dev/hwflow-no-such-port", "--samples", "3"])
+    assert res.exit_code == ConfigError.exit_code, res.output
+    assert "cannot open serial port /dev/hwflow-no-such-port" in res.output
