@@ -418,3 +418,16 @@ def test_non_power_of_two_scale_is_rejected_naming_the_quant(tmp_path):
     assert e.value.node is not None and e.value.node.startswith("Quant")
     # the same graph with a power-of-two weight scale is taken
     prepare(non_po2_model(tmp_path / "ok.onnx", wscale=0.25))
+
+
+def test_vivado_synthesis_report_is_read_with_hls4ml(tmp_path, fake_tools):
+    """With vsynth, the post-synthesis utilisation comes from hls4ml's parser of vivado_synth.rpt."""
+    from hwflow.backends.hls4ml.vendor import BuildSteps, run_vendor_build
+
+    prj = _fake_project(tmp_path / "prj")
+    (prj / "vivado_synth.rpt").write_text(
+        "1. CLB Logic\n------------\n| Site Type | Used | Fixed |\n| CLB LUTs* | 1234 | 0 |\n"
+        "| CLB Registers | 567 | 0 |\n2. BLOCKRAM\n| Block RAM Tile | 2 | 0 |\n3. ARITHMETIC\n| DSPs | 9 | 0 |\n")
+    rep = run_vendor_build(prj, "Vitis", "myproject", BuildSteps(vsynth=True))
+    assert rep["vivado_synth"] == {"lut": 1234, "ff": 567, "bram_18k": 2, "dsp48e": 9}
+    assert rep["steps"]["vsynth"] is True

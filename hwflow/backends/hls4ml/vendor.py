@@ -57,6 +57,26 @@ def build_command(backend: str, exe: Path, project_dir: Path, steps: BuildSteps)
     return [str(exe), "-f", "build_prj.tcl", steps.args()]
 
 
+def _extra_reports(project_dir: Path, steps: BuildSteps) -> dict:
+    """Co-simulation and Vivado synthesis results, read by hls4ml's own report parser."""
+    if not (steps.cosim or steps.vsynth):
+        return {}
+    import contextlib
+    import io
+
+    from hls4ml.report import parse_vivado_report
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        rep = parse_vivado_report(str(project_dir)) or {}
+    out = {}
+    if steps.cosim and rep.get("CosimReport"):
+        out["cosim"] = rep["CosimReport"]
+    if steps.vsynth and rep.get("VivadoSynthReport"):
+        out["vivado_synth"] = {k.lower(): int(v) if str(v).isdigit() else v
+                               for k, v in rep["VivadoSynthReport"].items()}
+    return out
+
+
 def run_vendor_build(project_dir: str | Path, backend: str, top: str, steps: BuildSteps | None = None) -> dict:
     """Run HLS synthesis (and the chosen extra steps); return the parsed report.
 
@@ -73,6 +93,7 @@ def run_vendor_build(project_dir: str | Path, backend: str, top: str, steps: Bui
     log = project_dir / "vendor_build.log"
     run_tool(cmd, cwd=project_dir, log=log, env=tool.env(), tool=tool.name)
     report = parse_build(project_dir, top) if steps.synth else {}
+    report.update(_extra_reports(project_dir, steps))
     report["command"] = cmd
     report["log"] = log.name
     report["steps"] = asdict(steps)
