@@ -13,7 +13,6 @@ Two mappings run in one Yosys script:
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
