@@ -47,3 +47,20 @@ def test_board_top_sim_detects_a_wrong_answer(tmp_path):
     with pytest.raises(AssertionError, match="1 of 1 board-top tests failed"):
         run_board_top_sim(design, q, wrong, tmp_path, testcase="answers_match_reference")
     assert "sample 5" in (tmp_path / "test.log").read_text()
+
+
+@pytest.mark.parametrize("clk_hz, baud", [(12e6, 115200), (100e6, 115200), (16e6, 1_000_000)])
+def test_board_top_verilog_is_lint_clean(tmp_path, clk_hz, baud):
+    """The hand-written primitives and the generated glue pass `verilator --lint-only -Wall`."""
+    import subprocess
+
+    from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
+    from hwflow.tools import Verilator
+
+    design = RtlDesign.load(EW_CORE)
+    files = write_board_top(design, BoardTopParams(clk_hz=clk_hz, baud=baud, n_leds=4, n_tie_high=1,
+                                                   led_inverted=(True, False, True, False)), tmp_path)
+    v = Verilator()
+    res = subprocess.run([str(v.locate()), "--lint-only", "-Wall", "--top-module", TOP_NAME, *map(str, files)],
+                         env=v.env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

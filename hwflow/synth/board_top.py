@@ -57,6 +57,8 @@ def render_board_top(design: RtlDesign, p: BoardTopParams) -> str:
         "// UART framing: docs/uart_framing.md. LEDs: 0 = toggles per answer, 1 = error (sticky),",
         "// 2 = heartbeat; the others are off.",
         "`default_nettype none",
+        "// the power-on reset counter and the heartbeat start from FPGA power-up values",
+        "/* verilator lint_off PROCASSINIT */",
         f"module {TOP_NAME} (",
         ",\n".join(ports),
         ");",

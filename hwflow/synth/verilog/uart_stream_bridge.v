@@ -10,6 +10,9 @@
 // A frame that stops for more than TIMEOUT_BITS bit times, or a byte with a bad stop
 // bit, is dropped and the receiver waits for the next command byte.
 `default_nettype none
+// Registers carry FPGA power-up values (for the time before the power-on reset) and are also
+// reset; Verilator warns about that combination, which is intended here.
+/* verilator lint_off PROCASSINIT */
 module uart_stream_bridge #(
     parameter integer IN_W = 8,
     parameter integer OUT_W = 8,
@@ -44,11 +47,13 @@ module uart_stream_bridge #(
     localparam integer RW = $clog2(IN_BYTES + 1);
     localparam integer XW = $clog2(TX_BYTES + 1);
     // sized copies of the integer parameters (part-selects of integers are not portable)
+    /* verilator lint_off WIDTHTRUNC */
     localparam [RW-1:0] IN_BYTES_R = IN_BYTES;
     localparam [XW-1:0] OUT_FRAME_BYTES = OUT_BYTES + 1;
     localparam [XW-1:0] INFO_FRAME_BYTES = INFO_BYTES + 1;
     localparam [TW-1:0] TIMEOUT_LAST = TIMEOUT_CLKS;
     localparam [15:0] IN_W16 = IN_W, OUT_W16 = OUT_W;
+    /* verilator lint_on WIDTHTRUNC */
 
     // ---------------------------------------------------------------- receive
     wire [7:0] rx_byte;
@@ -61,9 +66,11 @@ module uart_stream_bridge #(
     reg [RW-1:0]     rx_left = 0;            // payload bytes still to come
     // one byte wider than the payload so that the shift below is legal for IN_BYTES == 1;
     // after IN_BYTES bytes the payload is in the top 8*IN_BYTES bits, first byte lowest
+    /* verilator lint_off UNUSEDSIGNAL */   // the lowest byte of rx_shift and the padding of in_data
     reg [8*IN_BYTES+7:0] rx_shift = 0;
     wire [8*IN_BYTES+7:0] rx_next = {rx_byte, rx_shift[8*IN_BYTES+7:8]};
     reg [8*IN_BYTES-1:0] in_data = 0;
+    /* verilator lint_on UNUSEDSIGNAL */
     reg [TW-1:0]     idle_clks = 0;
     reg              info_pending = 1'b0;
     reg              info_taken;

@@ -3,6 +3,9 @@
 // Takes a byte on a valid/ready handshake and shifts out start bit, 8 data bits LSB first
 // and one stop bit, CLKS_PER_BIT clock cycles each. `ready` is high while idle.
 `default_nettype none
+// Registers carry FPGA power-up values (for the time before the power-on reset) and are also
+// reset; Verilator warns about that combination, which is intended here.
+/* verilator lint_off PROCASSINIT */
 module uart_tx #(
     parameter integer CLKS_PER_BIT = 104
 ) (
@@ -14,6 +17,9 @@ module uart_tx #(
     output reg        tx = 1'b1  // serial line, idle high
 );
     localparam integer CW = $clog2(CLKS_PER_BIT + 1);
+    /* verilator lint_off WIDTHTRUNC */
+    localparam [CW-1:0] LAST = CLKS_PER_BIT - 1;
+    /* verilator lint_on WIDTHTRUNC */
 
     reg [CW-1:0] count = 0;
     reg [3:0] bits_left = 0;     // 0 = idle; 10 = start + 8 data + stop
@@ -33,7 +39,7 @@ module uart_tx #(
                 bits_left <= 4'd10;
                 count <= 0;
             end
-        end else if (count == CLKS_PER_BIT - 1) begin
+        end else if (count == LAST) begin
             count <= 0;
             bits_left <= bits_left - 1'b1;
             if (bits_left != 1) begin
