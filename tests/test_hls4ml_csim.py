@@ -204,3 +204,19 @@ def test_biper_extension_layer_io_stream_bit_exact(tmp_path_factory):
     _assert_bit_exact(rec, err)
     cpp = (d / "run" / rec["project_dir"] / "firmware" / "myproject.cpp").read_text()
     assert "nnet::biper_stream<" in cpp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,io,backend", [
+    ("bnn_model_fc_1layer.onnx", "stream", "Vitis"),
+    ("TFC_2W2A.onnx", "stream", "Vitis"),
+    ("qkeras_jettagging.onnx", "parallel", "Vivado"),
+])
+def test_external_models_other_io_and_backends(tmp_path_factory, external_dir, model, io, backend):
+    from hwflow.backends.hls4ml import HLSOptions
+
+    run = tmp_path_factory.mktemp(f"{model.split('.')[0]}_{io}_{backend}")
+    rec, err = run_once(f"{model}-{io}-{backend}", external_dir / model, run,
+                        options=HLSOptions(io_type=io, backend=backend), samples=N)
+    _assert_bit_exact(rec, err)
+    assert rec["backend"] == backend and rec["io_type"] == f"io_{io}"
