@@ -116,3 +116,11 @@ def test_verilator_env_drops_time_context_flag(monkeypatch):
     assert "VL_TIME_CONTEXT" not in env.get("CXXFLAGS", "")
     assert Path(env["VERILATOR_ROOT"], "bin", "verilator").exists()
     assert env["PATH"].split(os.pathsep)[0] == str(Path(env["VERILATOR_ROOT"], "bin"))
+
+
+def test_cli_error_message_keeps_bracketed_node_names(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not an onnx file")
+    out = subprocess.run([*HWFLOW, "inspect", str(bad)], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert f"[file {bad}]" in " ".join(out.stderr.split()), out.stderr

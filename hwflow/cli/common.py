@@ -12,6 +12,7 @@ import sys
 from typing import Callable, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from hwflow.errors import HwflowError, NotBuiltYet
 
@@ -27,7 +28,9 @@ def cli_command(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except HwflowError as e:
-            console.print(f"[bold red]error[/] ({type(e).__name__}): {e}", highlight=False, soft_wrap=True)
+            # escape: messages name nodes as "[node 'x']", which rich would take for markup
+            console.print(f"[bold red]error[/] ({type(e).__name__}): {escape(str(e))}", highlight=False,
+                          soft_wrap=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
