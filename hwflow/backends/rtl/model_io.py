@@ -59,22 +59,38 @@ def prepare_model(model_path: str | Path, input_type: str | None = None) -> tupl
 
 
 def strip_float_tail(model: ModelWrapper) -> list[str]:
+    """Remove trailing nodes whose output has no fixed-point type (Softmax, a float
+    BatchNorm-like affine after the last MatMul, ...): hardware computes up to the last
+    fixed-point tensor, the rest is software post-processing. Returns their op types,
+    last first."""
+    from onnx import TensorProto, helper
+
+    from hwflow.ir import infer_fixed_point
+
     g = model.graph
     stripped = []
-    while len(g.output) == 1 and g.node and g.node[-1].op_type == "Softmax" and g.node[-1].output[0] == g.output[0].name:
+    while len(g.output) == 1 and g.node and g.node[-1].output[0] == g.output[0].name:
+        types = infer_fixed_point(model)
         last = g.node[-1]
-        new_out = [v for v in g.value_info if v.name == last.input[0]]
+        t = types.get(last.output[0])
+        if t is None or not t.is_float:
+            break
+        inits = {i.name for i in g.initializer}
+        live = [i for i in last.input if i and i not in inits]
+        if len(live) != 1:
+            break
+        src = live[0]
         g.node.remove(last)
-        if new_out:
-            vi = new_out[0]
+        for vi in [v for v in g.value_info if v.name == src]:
             g.value_info.remove(vi)
-        else:
-            from onnx import TensorProto, helper
-
-            vi = helper.make_tensor_value_info(last.input[0], TensorProto.FLOAT, model.get_tensor_shape(last.input[0]))
         g.output.remove(g.output[0])
-        g.output.append(vi)
+        g.output.append(helper.make_tensor_value_info(src, TensorProto.FLOAT, model.get_tensor_shape(src)))
         stripped.append(last.op_type)
+    if stripped:
+        from qonnx.transformation.general import RemoveUnusedTensors
+
+        model_clean = model.transform(RemoveUnusedTensors())
+        model.model.CopyFrom(model_clean.model)
     return stripped
 
 
