@@ -56,6 +56,14 @@ def model_inputs(run: Path, dataset: str, samples: int) -> np.ndarray:
     return x.reshape((len(x), *d.input.shape[1:])).astype(np.float32)
 
 
+def save(out_json: Path, results: dict) -> None:
+    """Write the results, keeping models that a concurrent run of this script recorded."""
+    if out_json.exists():
+        other = read_json(out_json).get("models", {})
+        results["models"] = {**other, **results["models"]}
+    write_json(out_json, results)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="econt,jet_mlp,biper_bnn")
@@ -69,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {"clock_mhz": args.clock, "samples": args.samples, "target": "asic-osu018", "models": {}}
     out_json = args.out / "bench_energy.json"
-    if out_json.exists():
-        results["models"].update(read_json(out_json).get("models", {}))
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         if name not in MODELS:
             print(f"unknown model {name!r}; known: {', '.join(MODELS)}", file=sys.stderr)
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             r = profile(run, clock_mhz=args.clock, samples=args.samples, dataset=MODELS[name][1])
         except Exception as e:  # a benchmark records failures and goes on with the next model
             results["models"][name] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-            write_json(out_json, results)
+            save(out_json, results)
             print(f"{name}: FAILED {type(e).__name__}: {e}", file=sys.stderr)
             continue
         results["models"][name] = {
@@ -93,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             "activity_mean_toggles_per_cycle": r["activity"]["mean_toggles_per_cycle"],
             "profile": str(run / "profile.json"),
         }
-        write_json(out_json, results)
+        save(out_json, results)
         print(f"{name}: {r['area_um2'] * 1e-6:.3f} mm^2, {r['total_power_mw']:.3g} mW, "
               f"{r['energy_per_inference_nj']:.3g} nJ/inference, Fmax {r['fmax_mhz']} MHz")
+    save(out_json, results)
     ok = {n: m for n, m in results["models"].items() if m.get("status") == "ok"}
     if ok:
         best = min(ok, key=lambda n: ok[n]["energy_per_inference_nj"])
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         md = write_comparison(args.out / "econt_comparison.md", read_json(run / "profile.json"), reg)
         results["econt_comparison"] = str(md)
         print(md.read_text())
-    write_json(out_json, results)
+    save(out_json, results)
     print(f"wrote {out_json}")
     return 0
 
