@@ -27,7 +27,7 @@ Handler = Callable[["NodeCtx"], list]
 class NodeCtx:
     """What a handler sees of one node."""
 
-    def __init__(self, node, inputs: list, graph_consts: dict):
+    def __init__(self, node, inputs: list):
         self.node = node
         self.inputs = inputs
         self.attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}

@@ -90,7 +90,7 @@ def trace_model(model: ModelWrapper, input_format: ElementFormat, hwconf: HWConf
             if t not in env:
                 raise ModelError(f"tensor {t!r} is used before it is produced", node=node.name)
             ins.append(env[t])
-        outs = handler(NodeCtx(node, ins, env))
+        outs = handler(NodeCtx(node, ins))
         for t, v in zip(node.output, outs):
             env[t] = v
 
