@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clock", type=float, default=40.0, help="MHz")
     ap.add_argument("--out", type=Path, default=Path("bench_out"))
     ap.add_argument("--regweights", action="store_true", help="ECON-T hard-wired vs register weights")
+    ap.add_argument("--regweights-samples", type=int, default=50, help="samples per weight slice")
     args = ap.parse_args(argv)
 
     from hwflow.power import profile
@@ -117,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         if "econt" not in ok:
             print("--regweights needs a profiled econt run", file=sys.stderr)
             return 1
-        x = model_inputs(run, MODELS["econt"][1], args.samples)
+        x = model_inputs(run, MODELS["econt"][1], args.regweights_samples)
         reg = compare_weight_storage(run / "model.onnx", x, args.out / "econt_regweights", clock_mhz=args.clock,
-                                     samples=args.samples)
+                                     samples=args.regweights_samples)
         write_json(args.out / "econt_regweights.json", reg)
         results["econt_weights"] = {m: reg["scaled_totals"][m] for m in reg["scaled_totals"]}
         md = write_comparison(args.out / "econt_comparison.md", read_json(run / "profile.json"), reg)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwflow.artifacts import stage, write_json
+from hwflow.artifacts import is_up_to_date, stage, stage_record, write_json
 from hwflow.errors import ConfigError
 from hwflow.power.data import load_stimulus
 from hwflow.power.design import load_design
@@ -35,19 +35,27 @@ def parse_clock(text: str | float) -> float:
 
 def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float | str = 40.0, samples: int = 200,
             data: str | Path | np.ndarray | None = None, dataset: str | None = None, seed: int = 0,
-            check_rtl: bool = True, plots: bool = True, simulator: str = "yosys") -> dict:
+            check_rtl: bool = True, plots: bool = True, simulator: str = "yosys", reuse: bool = True) -> dict:
     """Profile the design of ``run_dir/rtl.json`` on ``target``; writes ``profile.json``
-    (a ``profile`` stage record) and ``profile/<target>/`` with netlist, reports and plots."""
+    (a ``profile`` stage record) and ``profile/<target>/`` with netlist, reports and plots.
+
+    ``reuse``: return the recorded result when ``profile.json`` is complete for the same
+    design files and parameters (a gate-level run of a large design takes long)."""
     if target not in TARGETS:
         raise ConfigError(f"unknown profile target {target!r}; valid: {', '.join(TARGETS)}")
     run_dir = Path(run_dir)
     clock = parse_clock(clock_mhz)
     design = load_design(run_dir)
     params = {"target": target, "clock_mhz": clock, "samples": samples, "seed": seed,
-              "data": data if isinstance(data, (str, Path)) or data is None else "array",
+              "data": ("array" if isinstance(data, np.ndarray) else data if data in (None, "zeros")
+                       else str(Path(data).resolve())),
               "dataset": dataset, "simulator": simulator}
     inputs = {"rtl": design.rtl_json, **{f"verilog_{i}": f for i, f in enumerate(design.files)}}
     work = run_dir / "profile" / target
+    if reuse and not isinstance(data, np.ndarray) and is_up_to_date(run_dir, "profile", inputs=inputs, params=params):
+        rec = stage_record(run_dir, "profile")
+        if rec is not None and rec.get("target") == target:
+            return rec
     with stage(run_dir, "profile", inputs=inputs, params=params) as st:
         stim = load_stimulus(design.input, samples, data=data, dataset=dataset, seed=seed)
         if target in ASIC_TARGETS:
