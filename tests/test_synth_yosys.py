@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hwflow.artifacts import read_json
-from hwflow.boards import load_board
+from hwflow.boards import load_board, load_devices
 from hwflow.cli import app
 from hwflow.errors import ConfigError, FitError
 from hwflow.synth import synthesize
@@ -36,7 +36,11 @@ def test_synth_core_per_family(ew_run, family, cell):
     assert r["resources"]["ff"] == 37
     assert r["resources"]["lut"] > 0
     assert cell in r["cells"] and r["synthesized"] == "core"
-    assert r["utilization"]["ff"]["available"] == load_board("icebreaker").capacity.ff if family == "ice40" else True
+    # without a board, utilization is against the family's default device
+    default_device = {"ice40": "iCE40UP5K", "ecp5": "LFE5U-85F", "gowin": "GW1NR-9"}[family]
+    assert r["device"] == default_device and r["fits"]
+    assert r["utilization"]["ff"] == {"used": 37, "available": load_devices()[default_device].capacity.ff,
+                                      "percent": round(100 * 37 / load_devices()[default_device].capacity.ff, 2)}
     netlist = json.loads((ew_run / r["netlist"]).read_text())
     assert "ew_core" in netlist["modules"]
     assert (ew_run / "fpga" / family / "yosys.log").stat().st_size > 0
