@@ -6,7 +6,7 @@ simulate's sim.json.
     .venv/bin/python scripts/bench_rtl.py -o runs/bench_rtl [--samples 10000] [MODEL ...]
 
 MODEL: an .onnx path or zoo:<name>:<framework> (default: the external jet tagger and BNN
-plus the zoo ECON-T encoder and jet MLP from both frameworks). Writes
+and TFC plus the zoo ECON-T encoder and jet MLP from both frameworks). Writes
 <out>/bench_rtl.json (all records) and one run directory per model.
 """
 
@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_MODELS = [
     str(ROOT.parent / "shared/models/external/bnn_model_fc_1layer.onnx"),
     str(ROOT.parent / "shared/models/external/qkeras_jettagging.onnx"),
+    str(ROOT.parent / "shared/models/external/TFC_2W2A.onnx"),
     "zoo:jet_mlp:qkeras", "zoo:jet_mlp:brevitas", "zoo:econt:qkeras", "zoo:econt:brevitas",
 ]
 
