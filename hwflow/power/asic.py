@@ -15,13 +15,16 @@ from hwflow.power.asic_synth import synthesize_asic
 from hwflow.power.data import Stimulus
 from hwflow.power.design import RtlDesign
 from hwflow.power.liberty import read_liberty
-from hwflow.power.opensta import driver_activities, run_sta
+from hwflow.power.buffering import buffer_netlist
+from hwflow.power.opensta import PinActivity, driver_activities, run_sta
 from hwflow.power.simulate import compare_outputs, run_stream
 from hwflow.power.stimulus import pack_words
 from hwflow.power.vcd import read_vcd_activity
 from hwflow.tools import Liberty
 
 NODE_NM = {"osu018": 180}
+BUFFER_CELL = "BUFX4"
+MAX_FANOUT = 16
 
 
 SIMULATORS = ("yosys", "verilator")
@@ -73,7 +76,18 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
         raise MismatchError(f"{len(missing)} nets of the netlist are not in the simulation's VCD, e.g. "
                             f"{', '.join(missing[:5])}")
     rates = np.array([a.activity for a in activities]) if activities else np.zeros(1)
-    sta = run_sta(work_dir, lib.path, net.netlist_v, design.top, design.clock_port, period_ns, activities)
+    # fan-out buffer trees (see hwflow.power.buffering); each buffer carries its source net's activity
+    buf = buffer_netlist(net.netlist_json, design.top, work_dir / "synth" / "netlist_sta.v",
+                         buf_cell=BUFFER_CELL, max_fanout=MAX_FANOUT)
+    for pin, src in buf.buffer_sources.items():
+        if src not in act.toggles:
+            raise MismatchError(f"buffered net {src} is not in the simulation's VCD")
+        activities.append(PinActivity(pin, act.rate(src, period), act.duty(src)))
+    sta = run_sta(work_dir, lib.path, buf.verilog, design.top, design.clock_port, period_ns, activities)
+    buffer_area = buf.cells_added * info.area(BUFFER_CELL)
+    cell_counts = dict(net.cell_counts)
+    if buf.cells_added:
+        cell_counts[BUFFER_CELL] = cell_counts.get(BUFFER_CELL, 0) + buf.cells_added
 
     p = sta.power_w["Total"]
     mw = {k: p[k] * 1e3 for k in ("internal", "switching", "leakage", "total")}
@@ -93,11 +107,15 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
         "ii": design.ii,
         "latency_cycles": design.latency_cycles,
         "weights": design.weights,
-        "area_um2": round(net.area_um2, 3),
-        "area_mm2": round(net.area_um2 * 1e-6, 6),
+        "area_um2": round(net.area_um2 + buffer_area, 3),
+        "area_mm2": round((net.area_um2 + buffer_area) * 1e-6, 6),
+        "mapped_area_um2": round(net.area_um2, 3),
+        "buffer_area_um2": round(buffer_area, 3),
         "sequential_area_um2": round(net.sequential_area_um2, 3),
-        "cell_count": sum(net.cell_counts.values()),
-        "cell_counts": net.cell_counts,
+        "cell_count": sum(cell_counts.values()),
+        "cell_counts": cell_counts,
+        "buffer_trees": {"cell": BUFFER_CELL, "max_fanout": MAX_FANOUT, "buffers": buf.cells_added,
+                         "nets": len(buf.buffers)},
         "area_by_cell_type_um2": net.area_by_cell_type,
         "area_by_module": net.area_by_module,
         "power_mw": mw,
@@ -116,12 +134,14 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
                      "nets": len(activities), "mean_toggles_per_cycle": float(rates.mean()),
                      "max_toggles_per_cycle": float(rates.max())},
         "gate_level_check": check,
-        "files": {"netlist": str(net.netlist_v), "sta_script": str(work_dir / "sta.tcl"),
+        "files": {"netlist": str(net.netlist_v), "netlist_sta": str(buf.verilog), "sta_script": str(work_dir / "sta.tcl"),
                   "power_report": str(work_dir / "sta_power.txt"), "timing_report": str(work_dir / "sta_timing.txt")},
         "assumptions": [
             f"library {info.name} (Debian qflow-tech-osu018), {node} nm, typical corner, "
             f"{info.nom_voltage} V, 25 C; cell areas from the liberty (no placement, no wires, no fill/utilisation)",
-            f"clock {clock_mhz:g} MHz ideal (no clock tree; the clock pins of the flip-flops toggle twice per period)",
+            f"every net with more than {MAX_FANOUT} loads (clock included) gets a balanced {BUFFER_CELL} buffer tree "
+            "before OpenSTA (a stand-in for fan-out repair and clock-tree synthesis; area includes the buffers); "
+            f"clock {clock_mhz:g} MHz, ideal timing (no skew)",
             f"switching activity of every net measured in a zero-delay gate-level simulation ({SIM_NOTE[simulator]}), "
             "whose outputs are checked word by word against the RTL: functional toggles only, glitches not counted",
             f"stimulus: {stim.source}, streamed back to back (one beat every II cycles at full throughput)",
