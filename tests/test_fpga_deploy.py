@@ -95,6 +95,9 @@ class FakeBoard:
         del self.tx[:size]
         return out
 
+    def close(self):
+        self.closed = True
+
 
 def test_run_session_keeps_window_and_order():
     in_fmt, out_fmt = VectorFormat(3, 4, True), VectorFormat(3, 5, True)
@@ -182,3 +185,23 @@ def test_deploy_cli_without_a_serial_port(tiny_run):
                                    "--port", "/dev/hwflow-no-such-port", "--samples", "3"])
     assert res.exit_code == ConfigError.exit_code, res.output
     assert "cannot open serial port /dev/hwflow-no-such-port" in res.output
+
+
+def test_deploy_uses_the_baud_rate_of_the_bitstream(tiny_run, monkeypatch):
+    from hwflow.artifacts import write_json
+    from hwflow.synth import deploy as deploy_mod
+
+    write_json(tiny_run.run_dir / "bitstream.json", {"stage": "bitstream", "status": "complete",
+                                                     "board": "icebreaker", "baud": 57600})
+    opened = {}
+
+    def fake_open(port, baud, timeout_s=0.05):
+        opened["baud"] = baud
+        return _reference_board(tiny_run)
+
+    monkeypatch.setattr(deploy_mod, "open_serial", fake_open)
+    try:
+        r = deploy(tiny_run.run_dir, "icebreaker", samples=3)
+    finally:
+        (tiny_run.run_dir / "bitstream.json").unlink()
+    assert opened["baud"] == 57600 and r["uart_bound_inferences_per_s"] == round(57600 / 60, 2)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hwflow.artifacts import stage
+from hwflow.artifacts import stage, stage_record
 from hwflow.boards import load_board
 from hwflow.errors import ConfigError, HwflowError, MismatchError, ToolNotFound
 from hwflow.synth.framing import (AnswerParser, FramingError, InfoReply, VectorFormat, encode_infer,
@@ -138,7 +138,10 @@ def deploy(run_dir: str | Path, board: str, port: str = "/dev/ttyUSB0", inputs: 
     run_dir = Path(run_dir)
     b = load_board(board)
     design = RtlDesign.load(run_dir)
-    baud = baud or b.uart.baud
+    if baud is None:
+        # the rate the bitstream was built with, else the board's default
+        built = stage_record(run_dir, "bitstream")
+        baud = int(built["baud"]) if built and built.get("board") == b.name and built.get("baud") else b.uart.baud
     x = load_inputs(design, inputs, samples)
     q_in = design.input.to_ints(x.reshape(len(x), -1))
     expected = reference_ints(design, x)
