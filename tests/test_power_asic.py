@@ -66,7 +66,8 @@ def test_power_follows_activity(profiles):
     rand, _, zeros = profiles
     assert zeros["activity"]["mean_toggles_per_cycle"] < 0.01 < rand["activity"]["mean_toggles_per_cycle"]
     assert zeros["dynamic_power_mw"] < 0.5 * rand["dynamic_power_mw"]
-    assert zeros["power_mw"]["switching"] < 0.1 * rand["power_mw"]["switching"]
+    # what switches with all-zero data is the clock tree (buffered clock net) and little else
+    assert zeros["power_mw"]["switching"] < 0.25 * rand["power_mw"]["switching"]
     # leakage depends on the cells, not on the data
     assert zeros["leakage_power_mw"] == pytest.approx(rand["leakage_power_mw"], rel=1e-9)
     assert zeros["area_um2"] == rand["area_um2"]
