@@ -229,7 +229,8 @@ def run_flow(
     """
     _check_range(from_stage, "--from")
     _check_range(until_stage, "--until")
-    run_dir = Path(run_dir)
+    # absolute: simulators and YoWASP tools run in other working directories
+    run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "flow" / "flow_config.json", _dump(cfg))
     ctx = FlowContext(cfg, run_dir)

@@ -36,9 +36,9 @@ def _status(run: Path, stage: str) -> str | None:
         return None
 
 
-def _run_json(flow: Path, run: Path) -> dict[str, str]:
+def _run_json(flow: Path, run: Path, cwd: Path | None = None) -> dict[str, str]:
     out = subprocess.run([HWFLOW, "run", str(flow), "-o", str(run), "--json"], capture_output=True, text=True,
-                         timeout=900)
+                         timeout=900, cwd=cwd)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     return {s["name"]: s["status"] for s in json.loads(out.stdout)["stages"]}
 
@@ -75,10 +75,11 @@ def test_interrupted_stage_is_redone_and_only_it(tmp_path, external_dir):
 
 
 def test_changed_setting_reruns_from_that_stage(tmp_path, external_dir):
-    run = tmp_path / "run"
-    first = _run_json(_flow(tmp_path, external_dir, samples=200), run)
+    run = Path("run")  # relative to the working directory, as `hwflow run` defaults to runs/<name>
+    first = _run_json(_flow(tmp_path, external_dir, samples=200), run, cwd=tmp_path)
     assert first["sim"] == "complete"
-    second = _run_json(_flow(tmp_path, external_dir, samples=300), run)
+    assert json.loads((tmp_path / "run" / "hw" / "sim.json").read_text())["mismatches"] == 0
+    second = _run_json(_flow(tmp_path, external_dir, samples=300), run, cwd=tmp_path)
     assert second["rtl"] == "skipped" and second["sim"] == "complete", second
 
 

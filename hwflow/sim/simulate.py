@@ -45,7 +45,7 @@ def simulate(
     Raises MismatchError (after writing sim.json) when any output differs, unless
     ``raise_on_mismatch`` is False.
     """
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # the testbench runs in another working directory
     rtl = load_rtl(run_dir)
     model_path = run_dir / rtl["model"]
     if inputs is not None and not isinstance(inputs, np.ndarray):
