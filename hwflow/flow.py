@@ -223,8 +223,8 @@ def run_flow(
 ) -> list[StageOutcome]:
     """Run the flow's stages in order; returns what happened to each.
 
-    ``on_stage(name, event)`` is called with event ``start``/``done``/``skip`` (for
-    progress display). A failing stage raises after its record says ``failed``; later
+    ``on_stage(name, event)`` is called with event ``start``/``done``/``skip``/``disabled``/
+    ``out of range`` (for progress display). A failing stage raises after its record says ``failed``; later
     stages do not run.
     """
     _check_range(from_stage, "--from")
@@ -241,9 +241,11 @@ def run_flow(
     for i, st in enumerate(STAGES):
         if not st.enabled(cfg):
             outcomes.append(StageOutcome(st.name, "disabled"))
+            notify(st.name, "disabled")
             continue
         if not lo <= i <= hi:
             outcomes.append(StageOutcome(st.name, "out of range"))
+            notify(st.name, "out of range")
             continue
         inputs = st.inputs(ctx)
         params = st.params(cfg)

@@ -62,6 +62,8 @@ def run(
             rows[name] = ("[green]done[/]", f"{time.time() - started[name]:.1f} s")
         elif event == "skip":
             rows[name] = ("[cyan]up to date[/]", "")
+        else:  # disabled in the flow file, or outside --from/--until
+            rows[name] = (f"[dim]{event}[/]", "")
         if quiet or json_:
             return
         live.update(table())
