@@ -47,7 +47,8 @@ def generate_rtl(
         model, _types, stripped = prepare_model(model_path, input_type)
         in_fmt = input_format(model)
         tr = trace_model(model, in_fmt)
-        comb = comb_trace(tr.inputs, tr.outputs, keep_dead_inputs=True)
+        # inputs no output depends on (zero weights) get width 0: no register, no unused bits
+        comb = comb_trace(tr.inputs, tr.outputs, keep_dead_inputs=False)
         if latency_cutoff > 0:
             pipe = to_pipeline(comb, float(latency_cutoff), retiming=True, verbose=False)
             stages = list(pipe.solutions)
