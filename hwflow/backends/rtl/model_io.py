@@ -80,11 +80,14 @@ def strip_float_tail(model: ModelWrapper) -> list[str]:
         if len(live) != 1:
             break
         src = live[0]
+        shape = model.get_tensor_shape(src)  # before its value_info moves to the outputs
+        if shape is None:
+            break
         g.node.remove(last)
         for vi in [v for v in g.value_info if v.name == src]:
             g.value_info.remove(vi)
         g.output.remove(g.output[0])
-        g.output.append(helper.make_tensor_value_info(src, TensorProto.FLOAT, model.get_tensor_shape(src)))
+        g.output.append(helper.make_tensor_value_info(src, TensorProto.FLOAT, shape))
         stripped.append(last.op_type)
     if stripped:
         from qonnx.transformation.general import RemoveUnusedTensors
