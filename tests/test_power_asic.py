@@ -95,3 +95,29 @@ def test_verilator_and_yosys_gate_level_simulations_agree(profiles, run_dir):
     assert ver["activity"]["simulator"] == "verilator" and rand["activity"]["simulator"] == "yosys"
     assert ver["power_mw"]["switching"] == pytest.approx(rand["power_mw"]["switching"], rel=0.03)
     assert ver["power_mw"]["total"] == pytest.approx(rand["power_mw"]["total"], rel=0.03)
+
+
+def test_buffer_trees_keep_the_logic_and_bound_fanout(profiles, run_dir, tmp_path):
+    """Buffer insertion (before OpenSTA) must not change what the netlist computes."""
+    import re
+
+    from hwflow.power.buffering import buffer_netlist
+    from hwflow.power.design import load_design
+    from hwflow.power.simulate import compare_outputs
+    from hwflow.power.stimulus import pack_words
+    from hwflow.power.yosys_sim import run_yosys_stream
+
+    synth = run_dir / "profile" / "asic-osu018" / "synth"
+    buf = buffer_netlist(synth / "netlist.json", "dot_core", tmp_path / "buf.v", max_fanout=4)
+    assert buf.cells_added > 10 and "clk" in buf.buffers
+    text = buf.verilog.read_text()
+    uses: dict[str, int] = {}
+    for m in re.finditer(r"\.(?!Y\b|Q\b)\w+\(([\w]+)\)", text):
+        uses[m.group(1)] = uses.get(m.group(1), 0) + 1
+    assert max(uses.values()) <= 4
+    d = load_design(run_dir)
+    words = pack_words(np.random.default_rng(3).integers(-8, 8, size=(20, 8)), d.input)
+    rtl = run_yosys_stream(d, d.files, words, tmp_path / "rtl", vcd_all=False)
+    gate = run_yosys_stream(d, [buf.verilog], words, tmp_path / "gate", gate_level_liberty=Liberty("osu018").path,
+                            vcd_all=False)
+    compare_outputs(rtl.outputs, gate.outputs, "buffered netlist")

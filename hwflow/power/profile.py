@@ -15,6 +15,9 @@ from hwflow.power.design import load_design
 ASIC_TARGETS = ("asic-osu018",)
 FPGA_TARGETS = ("ecp5", "ice40")
 TARGETS = ASIC_TARGETS + FPGA_TARGETS
+# bumped whenever the analysis changes, so that a recorded profile of an older flow is
+# never reused (2: fan-out buffer trees before OpenSTA)
+FLOW_VERSION = 2
 
 
 def parse_clock(text: str | float) -> float:
@@ -46,7 +49,7 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
     run_dir = Path(run_dir)
     clock = parse_clock(clock_mhz)
     design = load_design(run_dir)
-    params = {"target": target, "clock_mhz": clock, "samples": samples, "seed": seed,
+    params = {"flow_version": FLOW_VERSION, "target": target, "clock_mhz": clock, "samples": samples, "seed": seed,
               "data": ("array" if isinstance(data, np.ndarray) else data if data in (None, "zeros")
                        else str(Path(data).resolve())),
               "dataset": dataset, "simulator": simulator}
