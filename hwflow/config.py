@@ -40,7 +40,8 @@ class TrainSpec(_Strict):
     enabled: bool = True
     epochs: int = Field(5, ge=0)
     seed: int = 0
-    dataset: str | None = None
+    dataset: str | None = Field(None, description="dataset (hwflow.data) of the profiling stimulus; "
+                                                  "default: the zoo model's own")
 
 
 class HlsSpec(_Strict):

@@ -157,10 +157,24 @@ def _profile(ctx: FlowContext) -> dict:
     from hwflow.power import profile
 
     results = {}
+    dataset = _dataset(ctx.cfg)  # real data: power follows activity; None -> labelled random data
     for lib in ctx.cfg.targets.asic:
-        rec = profile(ctx.hw_dir, target=f"asic-{lib}", clock_mhz=ctx.cfg.clock_mhz, samples=ctx.cfg.profile_samples)
+        rec = profile(ctx.hw_dir, target=f"asic-{lib}", clock_mhz=ctx.cfg.clock_mhz, samples=ctx.cfg.profile_samples,
+                      dataset=dataset)
         results[f"asic-{lib}"] = {k: rec.get(k) for k in ("area_um2", "energy_per_inference_nj") if k in rec}
     return results
+
+
+def _dataset(cfg: FlowConfig) -> str | None:
+    """The dataset that drives the gate-level simulation: the flow file's, else the zoo
+    model's own; an external model file names none."""
+    if cfg.train.dataset:
+        return cfg.train.dataset
+    if cfg.model.zoo:
+        from hwflow import zoo
+
+        return getattr(zoo.load_definition(cfg.model.zoo, cfg.model.framework), "DATASET", None)
+    return None
 
 
 def _report(ctx: FlowContext) -> dict:
