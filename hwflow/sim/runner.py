@@ -1,7 +1,7 @@
 """cocotb + Verilator through ``cocotb_tools.runner``, built once per design.
 
 The runner reads the process environment (``verilator`` on PATH, ``VERILATOR_ROOT``,
-``PYTEST_CURRENT_TEST``), so each call runs inside ``_tool_env()``: the environment of
+``PYTEST_CURRENT_TEST``), so each call runs inside ``verilator_environ()``: the environment of
 ``hwflow.tools.Verilator().env()`` (no ``-DVL_TIME_CONTEXT``, with which cocotb 2.1 hangs)
 and without ``PYTEST_CURRENT_TEST`` (under pytest the runner would ``sys.exit`` on a
 failing testbench instead of letting us read the results).
@@ -41,11 +41,13 @@ MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0"
 
 
 @contextlib.contextmanager
-def _tool_env() -> Iterator[None]:
+def verilator_environ(make_flags: str = "") -> Iterator[None]:
+    """Run cocotb's runner inside Verilator's environment (it reads ``os.environ``);
+    ``make_flags`` are added to ``MAKEFLAGS`` after ours."""
     saved = dict(os.environ)
     env = Verilator().env()
     env.pop("PYTEST_CURRENT_TEST", None)
-    env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {MAKE_OVERRIDES}".strip()
+    env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {MAKE_OVERRIDES} {make_flags}".strip()
     os.environ.clear()
     os.environ.update(env)
     try:
@@ -86,7 +88,7 @@ def build(sources: list[Path], top: str, build_dir: Path, waves: bool = False) -
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir.parent / f"{build_dir.name}.log"
     t0 = time.time()
-    with _tool_env():
+    with verilator_environ():
         runner = _runner()
         try:
             runner.build(
@@ -112,7 +114,7 @@ def run_testbench(top: str, build_dir: Path, work_dir: Path, cfg_path: Path, wav
     log = work_dir / "sim.log"
     # the runner hands the simulator PYTHONPATH = our sys.path: put the testbench on it
     sys.path.insert(0, str(testbench_dir()))
-    with _tool_env(), contextlib.ExitStack() as undo:
+    with verilator_environ(), contextlib.ExitStack() as undo:
         undo.callback(sys.path.remove, str(testbench_dir()))
         runner = _runner()
         try:
