@@ -57,6 +57,9 @@ class RtlSpec(_Strict):
     enabled: bool = True
     samples: int = Field(10000, ge=1)
     weights: Literal["hardwired", "registers"] = "hardwired"
+    # parallel: II = 1; folded: one kernel per conv layer, pixel by pixel; auto: folded
+    # only when a conv layer is too large to unroll (hwflow.backends.rtl.folded)
+    architecture: Literal["auto", "parallel", "folded"] = "auto"
 
 
 class TargetsSpec(_Strict):

@@ -23,7 +23,7 @@ def ew_core_reference(q: np.ndarray) -> np.ndarray:
 
 # The simulations here are short: compiling the Verilated model without optimisation saves
 # about a quarter of the build time (make takes command-line variables from MAKEFLAGS).
-FAST_BUILD = "OPT_SLOW=-O0 OPT_GLOBAL=-O0"  # extra MAKEFLAGS: quicker C++ builds of the board top
+FAST_BUILD = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"  # extra MAKEFLAGS: quicker C++ builds of the board top
 
 
 

@@ -20,17 +20,22 @@ def rtl(
     ),
     input_type: str = typer.Option(None, help="input format, e.g. 'ap_fixed<16,6>' (default: the IR's)"),
     no_lint: bool = typer.Option(False, "--no-lint", help="skip verilator --lint-only -Wall"),
+    architecture: str = typer.Option(
+        "auto", help="parallel (II = 1), folded (one kernel per conv layer, pixel by pixel) or auto"
+    ),
 ) -> None:
     """Verilog of the model with a valid/ready wrapper."""
     from hwflow.artifacts import read_json
     from hwflow.backends.rtl import generate_rtl
 
-    p = generate_rtl(model, output, top=top, latency_cutoff=latency_cutoff, input_type=input_type, lint=not no_lint)
+    p = generate_rtl(model, output, top=top, latency_cutoff=latency_cutoff, input_type=input_type, lint=not no_lint,
+                     architecture=architecture, progress=lambda line: out.print(f"[dim]{line}[/dim]"))
     r = read_json(p)
     i, o = r["input"], r["output"]
     out.print(
         f"{r['top']}: {i['elements']} x {i['element_width']}b -> {o['elements']} x {o['element_width']}b, "
-        f"latency {r['latency_cycles']} cycles, II {r['ii']}, {len(r['files'])} files; {p}"
+        f"{r['pipeline']['architecture']}, latency {r['latency_cycles']} cycles, II {r['ii']}, "
+        f"{len(r['files'])} files; {p}"
     )
 
 

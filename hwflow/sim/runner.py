@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Iterator
@@ -37,7 +38,7 @@ def testbench_dir() -> Path:
 # input file not found" -- the precompiled-header error DESIGN.md notes for da4ml's own
 # binder). GCC's flag is "-include"; make takes it from MAKEFLAGS as a command-line
 # variable.
-MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0"
+MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 @contextlib.contextmanager
@@ -78,17 +79,24 @@ def _runner():
     return PortsOnlyVerilator()
 
 
-def build(sources: list[Path], top: str, build_dir: Path, waves: bool = False) -> dict:
-    """Verilate + compile unless ``build_dir`` already holds a build of the same sources."""
+def build(sources: list[Path], top: str, build_dir: Path, waves: bool = False, cxx_opt: str = "-O0") -> dict:
+    """Verilate + compile unless ``build_dir`` already holds a build of the same sources.
+
+    cxx_opt: optimization of the model's C++ (``OPT_FAST``). -O0 compiles the big
+    combinational da4ml designs fastest, and an II = 1 testbench spends its time in Python
+    anyway; a folded design runs hundreds of clocks per sample inside the model, where -O2
+    pays for its compile time many times over."""
     Verilator().locate()  # ToolNotFound with install hint instead of the runner's SystemExit
-    digest = file_digest_list(sources) + (":waves" if waves else "")
+    digest = file_digest_list(sources) + (":waves" if waves else "") + f":{cxx_opt}"
     stamp = build_dir / "hwflow_build.json"
     if stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest and (build_dir / top).exists():
         return {"cached": True, "build_time_s": 0.0}
-    build_dir.mkdir(parents=True, exist_ok=True)
+    if build_dir.exists():
+        shutil.rmtree(build_dir)  # make would keep objects compiled with other flags
+    build_dir.mkdir(parents=True)
     log = build_dir.parent / f"{build_dir.name}.log"
     t0 = time.time()
-    with verilator_environ():
+    with verilator_environ(f"OPT_FAST={cxx_opt}"):
         runner = _runner()
         try:
             runner.build(

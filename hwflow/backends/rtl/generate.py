@@ -9,6 +9,8 @@ from pathlib import Path
 from da4ml.trace import comb_trace, to_pipeline
 
 from hwflow.artifacts import sanitize_identifier, stage
+from hwflow.backends.rtl.folded import choose_folding, trace_folded
+from hwflow.backends.rtl.folded_verilog import folded_register_bits, write_folded_design
 from hwflow.backends.rtl.lint import lint_design
 from hwflow.backends.rtl.model_io import input_format, prepare_model
 from hwflow.backends.rtl.tracer import trace_model
@@ -26,6 +28,8 @@ def generate_rtl(
     latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
     input_type: str | None = None,
     lint: bool = True,
+    architecture: str = "auto",
+    progress=None,
 ) -> Path:
     """Write ``<run_dir>/verilog/*.v``, ``<run_dir>/model.onnx`` (the cleaned model the
     RTL implements, the reference for ``simulate``) and ``<run_dir>/rtl.json``.
@@ -35,34 +39,62 @@ def generate_rtl(
     combinational stage between the input and output registers.
     input_type: ``ap_fixed<W,I>``-style format of the input, required in spirit for models
     with a float input (default ``ap_fixed<16,6>`` then); overrides the IR's type.
+    architecture: ``parallel`` (every layer unrolled, II = 1), ``folded`` (each conv layer
+    one kernel applied pixel by pixel, one image in flight; ``folded.py``) or ``auto``
+    (folded when a conv layer is too large to unroll, see ``folded.AUTO_FOLD_MACS``).
+    progress: optional callable receiving a line of text per traced segment (folded).
     Returns the path of rtl.json.
     """
     model_path, run_dir = Path(model_path), Path(run_dir)
     top = sanitize_identifier(top or model_path.stem)
     if latency_cutoff is None:
         raise ConfigError("latency_cutoff must be a number")
-    params = {"top": top, "latency_cutoff": float(latency_cutoff), "input_type": input_type}
+    params = {"top": top, "latency_cutoff": float(latency_cutoff), "input_type": input_type,
+              "architecture": architecture}
     with stage(run_dir, "rtl", inputs={"model": model_path}, params=params) as st:
         t0 = time.time()
         model, _types, stripped = prepare_model(model_path, input_type)
         in_fmt = input_format(model)
-        tr = trace_model(model, in_fmt)
-        # inputs no output depends on (zero weights) get width 0: no register, no unused bits
-        comb = comb_trace(tr.inputs, tr.outputs, keep_dead_inputs=False)
-        if latency_cutoff > 0:
-            pipe = to_pipeline(comb, float(latency_cutoff), retiming=True, verbose=False)
-            stages = list(pipe.solutions)
-        else:
-            stages = [comb]
-        out_fmt = output_format(stages[-1].out_qint)
-        t_trace = time.time() - t0
-
+        fold = choose_folding(model, architecture)
         vdir = run_dir / "verilog"
         if vdir.exists():
             shutil.rmtree(vdir)
-        files, latency = write_design(
-            vdir, top, stages, in_fmt, len(tr.inputs), out_fmt, len(tr.outputs)
-        )
+        if fold:
+            ftr = trace_folded(model, in_fmt, fold, float(latency_cutoff), progress=progress)
+            out_fmt = output_format(ftr.output_qints())
+            t_trace = time.time() - t0
+            files, sched = write_folded_design(vdir, top, ftr, out_fmt)
+            latency, ii = sched.latency, sched.ii
+            in_port = (ftr.input_name, ftr.input_shape, len(ftr.input_qints))
+            out_port = (ftr.output_name, ftr.output_shape, len(ftr.output_qints()))
+            all_stages = [st_ for seg in ftr.segments for st_ in seg.stages]
+            pipeline = {"architecture": "folded", "segments": len(ftr.segments),
+                        "folded_layers": [{"node": c.name, "ops": [n.op_type for n in c.nodes],
+                                           "in_shape": list(c.in_shape), "out_shape": list(c.out_shape),
+                                           "kernel": list(c.kernel), "steps": c.steps, "stages": len(c.stages),
+                                           "load_cycle": sched.loads[k]}
+                                          for k, c in enumerate(ftr.segments) if k in sched.loads],
+                        "register_bits": folded_register_bits(ftr, in_fmt, out_fmt)}
+        else:
+            tr = trace_model(model, in_fmt)
+            # inputs no output depends on (zero weights) get width 0: no register, no unused bits
+            comb = comb_trace(tr.inputs, tr.outputs, keep_dead_inputs=False)
+            if latency_cutoff > 0:
+                pipe = to_pipeline(comb, float(latency_cutoff), retiming=True, verbose=False)
+                all_stages = list(pipe.solutions)
+            else:
+                all_stages = [comb]
+            out_fmt = output_format(all_stages[-1].out_qint)
+            t_trace = time.time() - t0
+            files, latency = write_design(
+                vdir, top, all_stages, in_fmt, len(tr.inputs), out_fmt, len(tr.outputs)
+            )
+            ii = 1
+            in_port = (tr.input_name, tr.input_shape, len(tr.inputs))
+            out_port = (tr.output_name, tr.output_shape, len(tr.outputs))
+            pipeline = {"architecture": "parallel", "stages": len(all_stages),
+                        "register_bits": int(sum(sum(_bits(s.inp_qint)) for s in all_stages)
+                                             + sum(_bits(all_stages[-1].out_qint)))}
         clean_path = run_dir / "model.onnx"
         model.save(str(clean_path))
         for f in files:
@@ -84,19 +116,18 @@ def generate_rtl(
                 "model": "model.onnx",
                 "source_model": str(model_path),
                 "latency_cycles": latency,
-                "ii": 1,
+                "ii": ii,
                 "clock_port": "clk",
                 "reset_port": "rst",
                 "reset_active_high": True,
-                "input": {**port(tr.input_name, tr.input_shape, in_fmt, len(tr.inputs)), "format_source": "option" if input_type else "ir"},
-                "output": port(tr.output_name, tr.output_shape, out_fmt, len(tr.outputs)),
+                "input": {**port(*in_port[:2], in_fmt, in_port[2]), "format_source": "option" if input_type else "ir"},
+                "output": port(*out_port[:2], out_fmt, out_port[2]),
                 "weights": "hardwired",
                 "stripped_output_ops": stripped,
                 "pipeline": {
-                    "stages": len(stages),
+                    **pipeline,
                     "latency_cutoff": float(latency_cutoff),
-                    "estimated_luts_da4ml": float(sum(s.cost for s in stages)),
-                    "register_bits": int(sum(sum(_bits(s.inp_qint)) for s in stages) + sum(_bits(stages[-1].out_qint))),
+                    "estimated_luts_da4ml": float(sum(s.cost for s in all_stages)),
                 },
                 "generation_time_s": round(time.time() - t0, 3),
                 "trace_time_s": round(t_trace, 3),
@@ -110,3 +141,4 @@ def _bits(qints) -> list[int]:
     from da4ml.types import minimal_kif
 
     return [int(sum(minimal_kif(q))) for q in qints]
+

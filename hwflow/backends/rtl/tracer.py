@@ -59,6 +59,25 @@ def declare_input(shape: tuple, fmt: ElementFormat, hwconf: HWConfig = DEFAULT_H
     return arr.reshape(shape)
 
 
+def run_nodes(nodes, env: dict[str, np.ndarray]) -> None:
+    """Execute ``nodes`` (in order) symbolically, adding their outputs to ``env``."""
+    for node in nodes:
+        handler = HANDLERS.get(node.op_type)
+        if handler is None:
+            raise UnsupportedOp(f"RTL backend has no implementation of {node.op_type}", node=node.name or node.output[0])
+        ins = []
+        for t in node.input:
+            if t == "":
+                ins.append(None)
+                continue
+            if t not in env:
+                raise ModelError(f"tensor {t!r} is used before it is produced", node=node.name)
+            ins.append(env[t])
+        outs = handler(NodeCtx(node, ins))
+        for t, v in zip(node.output, outs):
+            env[t] = v
+
+
 def trace_model(model: ModelWrapper, input_format: ElementFormat, hwconf: HWConfig = DEFAULT_HWCONF) -> Trace:
     g = model.graph
     inits = {i.name for i in g.initializer}
@@ -78,21 +97,7 @@ def trace_model(model: ModelWrapper, input_format: ElementFormat, hwconf: HWConf
     for name in inits:
         env[name] = np.asarray(model.get_initializer(name), dtype=np.float64)
 
-    for node in g.node:
-        handler = HANDLERS.get(node.op_type)
-        if handler is None:
-            raise UnsupportedOp(f"RTL backend has no implementation of {node.op_type}", node=node.name or node.output[0])
-        ins = []
-        for t in node.input:
-            if t == "":
-                ins.append(None)
-                continue
-            if t not in env:
-                raise ModelError(f"tensor {t!r} is used before it is produced", node=node.name)
-            ins.append(env[t])
-        outs = handler(NodeCtx(node, ins))
-        for t, v in zip(node.output, outs):
-            env[t] = v
+    run_nodes(g.node, env)
 
     out_name = g.output[0].name
     y = env[out_name]

@@ -75,6 +75,55 @@ def _stage_bits(sol: CombLogic) -> tuple[int, int]:
     return port_map(sol.inp_qint).total, port_map(sol.out_qint).total
 
 
+def copy_primitives(out_dir: Path, uses_tables: bool) -> list[Path]:
+    """Copy da4ml's primitive library and ours into ``out_dir``; returns the files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    for src in sorted(DA4ML_VERILOG_DIR.glob("*.v")) + sorted(PRIMITIVES_DIR.glob("*.v")):
+        if src.name == "lookup_table.v" and not uses_tables:
+            # its $readmemh of a placeholder file makes Yosys fail; only needed for tables
+            continue
+        dst = out_dir / src.name
+        shutil.copyfile(src, dst)
+        files.append(dst)
+    return files
+
+
+def write_stages(out_dir: Path, prefix: str, stages: list[CombLogic]) -> list[Path]:
+    """One module ``<prefix><i>`` per combinational pipeline stage."""
+    files = []
+    for i, sol in enumerate(stages):
+        if sol.lookup_tables:
+            # lookup tables need $readmemh files next to the simulator; none of our ops emit them
+            for name, mem in table_mem_gen(sol).items():
+                (out_dir / name).write_text(mem)
+        bits_in, bits_out = _stage_bits(sol)
+        if bits_in == 0 or bits_out == 0:
+            raise ModelError(f"pipeline stage {prefix}{i} has no {'input' if bits_in == 0 else 'output'} bits (constant model?)")
+        p = out_dir / f"{prefix}{i}.v"
+        p.write_text(comb_logic_gen(sol, f"{prefix}{i}", print_latency=False, timescale=TIMESCALE))
+        files.append(p)
+    return files
+
+
+def align_expr(src: str, off: int, w: int, f: int, signed: bool, dst_w: int, dst_f: int, what: str) -> str:
+    """Verilog expression of ``src[off +: w]`` (fraction bits f) in a dst_w-bit word with
+    dst_f fraction bits: shifted left and sign- or zero-extended (exact, never truncated)."""
+    if w == 0:
+        return f"{dst_w}'d0"
+    shift = dst_f - f
+    ext = dst_w - w - shift
+    if shift < 0 or ext < 0:
+        raise ModelError(f"{what} (w={w}, f={f}) does not fit the format (w={dst_w}, f={dst_f})")
+    parts = []
+    if ext > 0:
+        parts.append(f"{{{ext}{{{src}[{off + w - 1}]}}}}" if signed else f"{ext}'d0")
+    parts.append(f"{src}[{off + w - 1}:{off}]")
+    if shift > 0:
+        parts.append(f"{shift}'d0")
+    return f"{{{', '.join(parts)}}}" if len(parts) > 1 else parts[0]
+
+
 def write_design(
     out_dir: Path,
     top: str,
@@ -85,27 +134,8 @@ def write_design(
     n_out: int,
 ) -> tuple[list[Path], int]:
     """Write every Verilog file; returns (files in compile order, latency in cycles)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    uses_tables = any(sol.lookup_tables for sol in stages)
-    for src in sorted(DA4ML_VERILOG_DIR.glob("*.v")) + sorted(PRIMITIVES_DIR.glob("*.v")):
-        if src.name == "lookup_table.v" and not uses_tables:
-            # its $readmemh of a placeholder file makes Yosys fail; only needed for tables
-            continue
-        dst = out_dir / src.name
-        shutil.copyfile(src, dst)
-        files.append(dst)
-    for i, sol in enumerate(stages):
-        if sol.lookup_tables:
-            # lookup tables need $readmemh files next to the simulator; none of our ops emit them
-            for name, mem in table_mem_gen(sol).items():
-                (out_dir / name).write_text(mem)
-        bits_in, bits_out = _stage_bits(sol)
-        if bits_in == 0 or bits_out == 0:
-            raise ModelError(f"pipeline stage {i} has no {'input' if bits_in == 0 else 'output'} bits (constant model?)")
-        p = out_dir / f"{top}_stage{i}.v"
-        p.write_text(comb_logic_gen(sol, f"{top}_stage{i}", print_latency=False, timescale=TIMESCALE))
-        files.append(p)
+    files = copy_primitives(out_dir, any(sol.lookup_tables for sol in stages))
+    files += write_stages(out_dir, f"{top}_stage", stages)
     latency = len(stages) + 1  # input register + one register after each stage
     glue = _glue(top, stages, in_fmt, n_in, out_fmt, n_out, latency)
     p = out_dir / f"{top}.v"
@@ -167,21 +197,9 @@ def _glue(top, stages, in_fmt: ElementFormat, n_in, out_fmt: ElementFormat, n_ou
     a("")
     a("    // packed output -> output elements, aligned to the common fraction and sign-extended")
     for j in range(n_out):
-        w, off, f, s = out_map.widths[j], out_map.offsets[j], out_map.fracs[j], out_map.signed[j]
         lo = j * ew_out
-        if w == 0:
-            a(f"    assign m_axis_tdata[{lo + ew_out - 1}:{lo}] = {ew_out}'d0;")
-            continue
-        shift = out_fmt.frac - f
-        ext = ew_out - w - shift
-        if shift < 0 or ext < 0:
-            raise ModelError(f"output element {j} (w={w}, f={f}) does not fit the output format")
-        parts = []
-        if ext > 0:
-            parts.append(f"{{{ext}{{packed_out[{off + w - 1}]}}}}" if s else f"{ext}'d0")
-        parts.append(f"packed_out[{off + w - 1}:{off}]")
-        if shift > 0:
-            parts.append(f"{shift}'d0")
-        a(f"    assign m_axis_tdata[{lo + ew_out - 1}:{lo}] = {{{', '.join(parts)}}};")
+        expr = align_expr("packed_out", out_map.offsets[j], out_map.widths[j], out_map.fracs[j], out_map.signed[j],
+                          ew_out, out_fmt.frac, f"output element {j}")
+        a(f"    assign m_axis_tdata[{lo + ew_out - 1}:{lo}] = {expr};")
     a("endmodule")
     return "\n".join(lines) + "\n"
