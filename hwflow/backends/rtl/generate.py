@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from da4ml.trace import comb_trace, to_pipeline
@@ -13,7 +14,7 @@ from hwflow.backends.rtl.folded import choose_folding, trace_folded
 from hwflow.backends.rtl.folded_verilog import folded_register_bits, write_folded_design
 from hwflow.backends.rtl.lint import lint_design
 from hwflow.backends.rtl.model_io import input_format, prepare_model
-from hwflow.backends.rtl.tracer import trace_model
+from hwflow.backends.rtl.tracer import ElementFormat, trace_model
 from hwflow.backends.rtl.verilog import output_format, write_design
 from hwflow.errors import ConfigError
 
@@ -59,50 +60,17 @@ def generate_rtl(
         vdir = run_dir / "verilog"
         if vdir.exists():
             shutil.rmtree(vdir)
-        if fold:
-            ftr = trace_folded(model, in_fmt, fold, float(latency_cutoff), progress=progress)
-            out_fmt = output_format(ftr.output_qints())
-            t_trace = time.time() - t0
-            files, sched = write_folded_design(vdir, top, ftr, out_fmt)
-            latency, ii = sched.latency, sched.ii
-            in_port = (ftr.input_name, ftr.input_shape, len(ftr.input_qints))
-            out_port = (ftr.output_name, ftr.output_shape, len(ftr.output_qints()))
-            all_stages = [st_ for seg in ftr.segments for st_ in seg.stages]
-            pipeline = {"architecture": "folded", "segments": len(ftr.segments),
-                        "folded_layers": [{"node": c.name, "ops": [n.op_type for n in c.nodes],
-                                           "in_shape": list(c.in_shape), "out_shape": list(c.out_shape),
-                                           "kernel": list(c.kernel), "steps": c.steps, "stages": len(c.stages),
-                                           "load_cycle": sched.loads[k]}
-                                          for k, c in enumerate(ftr.segments) if k in sched.loads],
-                        "register_bits": folded_register_bits(ftr, in_fmt, out_fmt)}
-        else:
-            tr = trace_model(model, in_fmt)
-            # inputs no output depends on (zero weights) get width 0: no register, no unused bits
-            comb = comb_trace(tr.inputs, tr.outputs, keep_dead_inputs=False)
-            if latency_cutoff > 0:
-                pipe = to_pipeline(comb, float(latency_cutoff), retiming=True, verbose=False)
-                all_stages = list(pipe.solutions)
-            else:
-                all_stages = [comb]
-            out_fmt = output_format(all_stages[-1].out_qint)
-            t_trace = time.time() - t0
-            files, latency = write_design(
-                vdir, top, all_stages, in_fmt, len(tr.inputs), out_fmt, len(tr.outputs)
-            )
-            ii = 1
-            in_port = (tr.input_name, tr.input_shape, len(tr.inputs))
-            out_port = (tr.output_name, tr.output_shape, len(tr.outputs))
-            pipeline = {"architecture": "parallel", "stages": len(all_stages),
-                        "register_bits": int(sum(sum(_bits(s.inp_qint)) for s in all_stages)
-                                             + sum(_bits(all_stages[-1].out_qint)))}
+        build = _build_folded if fold else _build_parallel
+        d = build(model, in_fmt, fold, float(latency_cutoff), vdir, top, progress)
+        t_trace = d.trace_time_s
         clean_path = run_dir / "model.onnx"
         model.save(str(clean_path))
-        for f in files:
+        for f in d.files:
             st.output(f)
         st.output(clean_path)
-        lint_report = lint_design(files, top, run_dir / "lint.log") if lint else None
+        lint_report = lint_design(d.files, top, run_dir / "lint.log") if lint else None
 
-        def port(name, shape, fmt, n):
+        def port(name, shape, n, fmt):
             return {
                 "tensor": name, "shape": list(shape), "elements": n,
                 **fmt.to_json(), "int_min": fmt.int_min, "int_max": fmt.int_max,
@@ -112,22 +80,22 @@ def generate_rtl(
         st.result.update(
             {
                 "top": top,
-                "files": [str(f.relative_to(run_dir)) for f in files],
+                "files": [str(f.relative_to(run_dir)) for f in d.files],
                 "model": "model.onnx",
                 "source_model": str(model_path),
-                "latency_cycles": latency,
-                "ii": ii,
+                "latency_cycles": d.latency,
+                "ii": d.ii,
                 "clock_port": "clk",
                 "reset_port": "rst",
                 "reset_active_high": True,
-                "input": {**port(*in_port[:2], in_fmt, in_port[2]), "format_source": "option" if input_type else "ir"},
-                "output": port(*out_port[:2], out_fmt, out_port[2]),
+                "input": {**port(*d.in_port, in_fmt), "format_source": "option" if input_type else "ir"},
+                "output": port(*d.out_port, d.out_fmt),
                 "weights": "hardwired",
                 "stripped_output_ops": stripped,
                 "pipeline": {
-                    **pipeline,
+                    **d.pipeline,
                     "latency_cutoff": float(latency_cutoff),
-                    "estimated_luts_da4ml": float(sum(s.cost for s in all_stages)),
+                    "estimated_luts_da4ml": float(sum(s.cost for s in d.stages)),
                 },
                 "generation_time_s": round(time.time() - t0, 3),
                 "trace_time_s": round(t_trace, 3),
@@ -142,3 +110,59 @@ def _bits(qints) -> list[int]:
 
     return [int(sum(minimal_kif(q))) for q in qints]
 
+
+
+@dataclass
+class _Design:
+    """What a backend architecture built: files, timing, ports (name, shape, elements)."""
+
+    files: list[Path]
+    latency: int
+    ii: int
+    in_port: tuple
+    out_port: tuple
+    out_fmt: ElementFormat
+    stages: list  # every da4ml CombLogic of the design
+    pipeline: dict  # architecture-specific part of rtl.json's "pipeline"
+    trace_time_s: float
+
+
+def _build_parallel(model, in_fmt, _fold, latency_cutoff, vdir, top, _progress) -> _Design:
+    t0 = time.time()
+    tr = trace_model(model, in_fmt)
+    # inputs no output depends on (zero weights) get width 0: no register, no unused bits
+    comb = comb_trace(tr.inputs, tr.outputs, keep_dead_inputs=False)
+    if latency_cutoff > 0:
+        stages = list(to_pipeline(comb, latency_cutoff, retiming=True, verbose=False).solutions)
+    else:
+        stages = [comb]
+    out_fmt = output_format(stages[-1].out_qint)
+    t_trace = time.time() - t0
+    files, latency = write_design(vdir, top, stages, in_fmt, len(tr.inputs), out_fmt, len(tr.outputs))
+    return _Design(
+        files=files, latency=latency, ii=1,
+        in_port=(tr.input_name, tr.input_shape, len(tr.inputs)),
+        out_port=(tr.output_name, tr.output_shape, len(tr.outputs)), out_fmt=out_fmt, stages=stages,
+        pipeline={"architecture": "parallel", "stages": len(stages),
+                  "register_bits": int(sum(sum(_bits(s.inp_qint)) for s in stages) + sum(_bits(stages[-1].out_qint)))},
+        trace_time_s=t_trace)
+
+
+def _build_folded(model, in_fmt, fold, latency_cutoff, vdir, top, progress) -> _Design:
+    t0 = time.time()
+    tr = trace_folded(model, in_fmt, fold, latency_cutoff, progress=progress)
+    out_fmt = output_format(tr.output_qints())
+    t_trace = time.time() - t0
+    files, sched = write_folded_design(vdir, top, tr, out_fmt)
+    layers = [{"node": c.name, "ops": [n.op_type for n in c.nodes], "in_shape": list(c.in_shape),
+               "out_shape": list(c.out_shape), "kernel": list(c.kernel), "steps": c.steps, "stages": len(c.stages),
+               "load_cycle": sched.loads[k]}
+              for k, c in enumerate(tr.segments) if k in sched.loads]
+    return _Design(
+        files=files, latency=sched.latency, ii=sched.ii,
+        in_port=(tr.input_name, tr.input_shape, len(tr.input_qints)),
+        out_port=(tr.output_name, tr.output_shape, len(tr.output_qints())), out_fmt=out_fmt,
+        stages=[st for seg in tr.segments for st in seg.stages],
+        pipeline={"architecture": "folded", "segments": len(tr.segments), "folded_layers": layers,
+                  "register_bits": folded_register_bits(tr, in_fmt, out_fmt)},
+        trace_time_s=t_trace)
