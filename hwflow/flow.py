@@ -24,6 +24,8 @@ class FlowContext:
     cfg: FlowConfig
     run_dir: Path
     log: Callable[[str], None] = print
+    # one line about the running stage's progress (epochs, traced segments), for display
+    progress: Callable[[str], None] = lambda text: None
 
     @property
     def model_onnx(self) -> Path:
@@ -77,7 +79,7 @@ def _train(ctx: FlowContext) -> dict:
         from hwflow.train.keras import train_keras as train
     else:
         from hwflow.train.torch import train_torch as train
-    result = train(spec.zoo, ctx.run_dir, epochs=ctx.cfg.train.epochs, seed=ctx.cfg.train.seed)
+    result = train(spec.zoo, ctx.run_dir, epochs=ctx.cfg.train.epochs, seed=ctx.cfg.train.seed, progress=ctx.progress)
     if not ctx.model_onnx.exists():
         raise HwflowError(f"training of {spec.zoo} finished but wrote no {ctx.model_onnx}")
     return result if isinstance(result, dict) else {}
@@ -122,7 +124,7 @@ def _rtl(ctx: FlowContext) -> dict:
 
     if ctx.cfg.rtl.weights != "hardwired":
         raise NotBuiltYet(f"rtl.weights: {ctx.cfg.rtl.weights!r} is not built into the flow yet; use 'hardwired'")
-    generate_rtl(ctx.model_onnx, ctx.hw_dir, architecture=ctx.cfg.rtl.architecture)
+    generate_rtl(ctx.model_onnx, ctx.hw_dir, architecture=ctx.cfg.rtl.architecture, progress=ctx.progress)
     rec = read_json(ctx.hw_dir / "rtl.json")
     return {k: rec[k] for k in ("top", "latency_cycles", "ii") if k in rec}
 
@@ -234,11 +236,13 @@ def run_flow(
     until_stage: str | None = None,
     force: bool = False,
     on_stage: Callable[[str, str], None] | None = None,
+    on_progress: Callable[[str, str], None] | None = None,
 ) -> list[StageOutcome]:
     """Run the flow's stages in order; returns what happened to each.
 
     ``on_stage(name, event)`` is called with event ``start``/``done``/``skip``/``disabled``/
-    ``out of range`` (for progress display). A failing stage raises after its record says ``failed``; later
+    ``out of range`` (for progress display); ``on_progress(name, text)`` with a line about the
+    running stage's progress where the stage reports any (epochs, traced segments). A failing stage raises after its record says ``failed``; later
     stages do not run.
     """
     _check_range(from_stage, "--from")
@@ -270,6 +274,8 @@ def run_flow(
             notify(st.name, "skip")
             continue
         notify(st.name, "start")
+        if on_progress is not None:
+            ctx.progress = lambda text, name=st.name: on_progress(name, text)
         t0 = time.time()
         with stage(run_dir / "flow", st.name, inputs=inputs, params=params) as rec:
             try:

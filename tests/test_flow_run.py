@@ -101,3 +101,19 @@ def test_model_too_big_for_board_stops_before_place_and_route(tmp_path, external
     assert "FitError" in out.stderr and "LUT" in out.stderr and "iCE40UP5K" in out.stderr, out.stderr
     assert _status(run, "bitstream") == "failed"
     assert not list(run.glob("hw/fpga/**/*.asc")) and not list(run.glob("hw/fpga/**/*.bin"))
+
+
+def test_training_reports_each_epoch_to_the_display(tmp_path):
+    # `hwflow run` shows the running stage's progress: the flow passes each finished epoch on
+    from hwflow.config import load_flow
+    from hwflow.flow import run_flow
+
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("name: progress-test\nmodel:\n  zoo: jet_mlp\n  framework: brevitas\n"
+                    "train:\n  epochs: 2\nhls:\n  enabled: false\n")
+    seen: list[tuple[str, str]] = []
+    run_flow(load_flow(flow), tmp_path / "run", until_stage="train", on_progress=lambda s, t: seen.append((s, t)))
+    assert [s for s, _ in seen] == ["train", "train"]
+    assert "epoch 1 (2 in all)" in seen[0][1] and "epoch 2 (2 in all)" in seen[1][1] and "loss" in seen[1][1]
+    history = json.loads((tmp_path / "run" / "train.json").read_text())["metrics"]["history"]
+    assert len(history) == 2  # the records themselves are unchanged

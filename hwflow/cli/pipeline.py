@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from hwflow.cli.common import cli_command, console, out
@@ -41,18 +42,25 @@ def run(
     run_dir = output or Path("runs") / cfg.name
     started: dict[str, float] = {}
     rows: dict[str, tuple[str, str]] = {}
+    detail: dict[str, str] = {}
 
     def table() -> Table:
         t = Table(title=f"hwflow run {cfg.name} -> {run_dir}")
         t.add_column("stage")
         t.add_column("status")
         t.add_column("time")
+        t.add_column("progress")
         for name in STAGE_NAMES:
             status, elapsed = rows.get(name, ("", ""))
             if status == "running":
                 elapsed = f"{time.time() - started[name]:.0f} s"
-            t.add_row(name, status, elapsed)
+            t.add_row(name, status, elapsed, escape(detail.get(name, "")) if status == "running" else "")
         return t
+
+    def on_progress(name: str, text: str) -> None:
+        detail[name] = text
+        if not (quiet or json_):
+            live.update(table())
 
     def on_stage(name: str, event: str) -> None:
         if event == "start":
@@ -70,10 +78,10 @@ def run(
 
     live = Live(table(), console=console, refresh_per_second=2, transient=False)
     if quiet or json_:
-        outcomes = run_flow(cfg, run_dir, from_stage, until_stage, force, on_stage)
+        outcomes = run_flow(cfg, run_dir, from_stage, until_stage, force, on_stage, on_progress)
     else:
         with live:
-            outcomes = run_flow(cfg, run_dir, from_stage, until_stage, force, on_stage)
+            outcomes = run_flow(cfg, run_dir, from_stage, until_stage, force, on_stage, on_progress)
     if json_:
         print(json.dumps({"run_dir": str(run_dir), "stages": [o.__dict__ for o in outcomes]}, indent=2, default=str))
         return

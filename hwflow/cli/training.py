@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from hwflow.cli.common import cli_command, out
 from hwflow.errors import ConfigError
@@ -29,7 +30,8 @@ def train(
         model_file = "model.pt"
     else:
         raise ConfigError(f"unknown framework {framework!r}; valid: qkeras, brevitas")
-    metrics = run(model, output, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size)
+    metrics = run(model, output, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
+                  progress=lambda line: out.print(f"[dim]{escape(line)}[/dim]"))
     summary = {k: metrics[k] for k in ("test_accuracy", "emd_model_cm",
                                        "emd_baseline_mean_shape_cm", "test_telescope_loss")
                if k in metrics}

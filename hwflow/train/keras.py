@@ -21,12 +21,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from hwflow.artifacts import stage
 from hwflow.errors import ConfigError, MismatchError
+from hwflow.train import EpochLog, describe_epoch
 from hwflow.quant import keras_env
 
 tf, keras = keras_env()
@@ -180,7 +181,7 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
 
 def train_keras(name: str, run_dir: str | os.PathLike, epochs: int | None = None, seed: int = 0,
                 lr: float | None = None, batch_size: int | None = None,
-                check_samples: int = 1000) -> dict:
+                check_samples: int = 1000, progress: Callable[[str], None] | None = None) -> dict:
     """QAT of QKeras zoo model ``name``; writes ``model.h5``, ``model.onnx`` (and
     ``decoder.h5`` for ECON-T) and ``train.json`` in ``run_dir``; returns the metrics.
 
@@ -195,7 +196,7 @@ def train_keras(name: str, run_dir: str | os.PathLike, epochs: int | None = None
               "batch_size": batch_size}
     with stage(run_dir, "train", params=params) as st:
         t0 = time.time()
-        log: list = []
+        log = EpochLog(None if progress is None else lambda rec: progress(describe_epoch(rec, epochs)))
         trained = train_model(name, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, log=log)
         model, metrics = trained.model, trained.metrics
         metrics["train_time_s"] = round(time.time() - t0, 2)

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from torch import nn
 
 from hwflow.artifacts import stage
 from hwflow.errors import ConfigError
+from hwflow.train import EpochLog, describe_epoch
 
 EMD_SAMPLES = 500  # test samples on which the ECON-T EMD is computed (an LP each)
 
@@ -198,7 +199,8 @@ def save_state_dict(model: nn.Module, path: str | os.PathLike, name: str, seed: 
 
 
 def train_torch(name: str, run_dir: str | os.PathLike, epochs: int | None = None, seed: int = 0,
-                lr: float | None = None, batch_size: int | None = None, check_samples: int = 1000) -> dict:
+                lr: float | None = None, batch_size: int | None = None,
+                check_samples: int = 1000, progress: Callable[[str], None] | None = None) -> dict:
     """QAT of Brevitas zoo model ``name``; writes ``model.pt``, ``model.onnx`` and the stage
     record ``train.json`` in ``run_dir``; returns the record's result (metrics).
 
@@ -209,6 +211,7 @@ def train_torch(name: str, run_dir: str | os.PathLike, epochs: int | None = None
         seed: seeds the data split/generator, the initialisation and the batch order.
         lr, batch_size: override the model file's ``TRAIN`` settings.
         check_samples: random stimulus samples (plus corners) for the export check.
+        progress: called with one line of text per finished epoch (progress display).
     Raises:
         ConfigError for an unknown model/option, MismatchError if the exported graph does not
         reproduce the trained model (the stage is then recorded as failed).
@@ -221,7 +224,7 @@ def train_torch(name: str, run_dir: str | os.PathLike, epochs: int | None = None
               "batch_size": batch_size}
     with stage(run_dir, "train", params=params) as st:
         t0 = time.time()
-        log: list = []
+        log = EpochLog(None if progress is None else lambda rec: progress(describe_epoch(rec, epochs)))
         trained = train_model(name, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, log=log)
         model, metrics, decoder = trained.model, trained.metrics, trained.decoder
         metrics["train_time_s"] = round(time.time() - t0, 2)
