@@ -1,5 +1,6 @@
 """Acceptance (slow: big Verilator builds): 10,000 samples (corners + random), 0
-mismatches, for the external jet tagger and TFC and the zoo models from both frameworks.
+mismatches, for the external jet tagger and TFC and the zoo models from both frameworks
+(the BiPer BNN folded: its Verilator model is compiled at -O2, ~10 min under load).
 The default run co-simulates the BNN and a small MLP (test_sim_stream.py); these builds
 take minutes each on a shared 2-core machine."""
 
@@ -12,7 +13,9 @@ import pytest
 from hwflow.backends.rtl import generate_rtl
 from hwflow.sim import simulate
 
-ZOO = [("jet_mlp", "qkeras"), ("jet_mlp", "brevitas"), ("econt", "qkeras"), ("econt", "brevitas")]
+# biper_bnn: the conv BiPer BNN, folded by generate_rtl's "auto" architecture (II = 166)
+ZOO = [("jet_mlp", "qkeras"), ("jet_mlp", "brevitas"), ("econt", "qkeras"), ("econt", "brevitas"),
+       ("biper_bnn", "qkeras"), ("biper_bnn", "brevitas")]
 
 
 def _check(model, run):
