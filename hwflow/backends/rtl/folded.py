@@ -190,9 +190,13 @@ def _per_channel_const(model: ModelWrapper, node, data_input: str) -> bool:
         if not t or t == data_input:
             continue
         c = model.get_initializer(t)
-        if c is None:
-            continue  # produced by a constant node: checked by its shape below
-        if c.ndim > 4 or (c.ndim >= 2 and any(d != 1 for d in c.shape[-2:])):
+        shape = list(c.shape) if c is not None else model.get_tensor_shape(t)  # or a constant node's output
+        if shape is None:
+            return False
+        # a scalar, or [.., C, 1, 1]; a [C] or [W]-shaped constant broadcasts along the
+        # width in numpy/ONNX and would mean something else on a 1x1 kernel output
+        scalar = int(np.prod(shape)) == 1
+        if not scalar and not (3 <= len(shape) <= 4 and list(shape[-2:]) == [1, 1]):
             return False
     if node.op_type == "MultiThreshold":
         layout = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "data_layout"), b"NCHW")
