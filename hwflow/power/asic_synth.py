@@ -116,6 +116,16 @@ def _area_by_module(stat_hier: dict, top: str, lib_areas: dict[str, float]) -> l
     return rows
 
 
+def synthesis_digest(design: RtlDesign, liberty: Path, script_text: str, out_dir: Path) -> str:
+    """What a netlist was made from: the Yosys script with the run directory's location taken
+    out (a copied run directory keeps its netlist), the sources' and the liberty's contents."""
+    text = script_text.replace(str(Path(out_dir).resolve()), "<out>").replace(str(design.run_dir.resolve()), "<run>")
+    digest = hashlib.sha256(text.encode())
+    for f in (*design.files, Path(liberty)):
+        digest.update(bytes.fromhex(file_digest(f)))
+    return digest.hexdigest()
+
+
 def synthesize_asic(design: RtlDesign, liberty: Path, out_dir: Path, hierarchical: bool = True,
                     timeout: float | None = None) -> AsicNetlist:
     """Run Yosys; return the flat netlist and its area (um^2, from the liberty ``area``)."""
@@ -127,15 +137,13 @@ def synthesize_asic(design: RtlDesign, liberty: Path, out_dir: Path, hierarchica
     log = out_dir / "asic_synth.log"
     # skip Yosys when the same script already ran on the same sources (profiling the same
     # design with other data reuses the netlist)
-    digest = hashlib.sha256(text.encode())
-    for f in (*design.files, Path(liberty)):
-        digest.update(bytes.fromhex(file_digest(f)))
+    digest = synthesis_digest(design, liberty, text, out_dir)
     stamp = out_dir / "inputs.sha256"
     outputs = [out_dir / n for n in ("stat.json", "netlist.v", "netlist.json")]
-    if not (stamp.exists() and stamp.read_text() == digest.hexdigest() and all(p.exists() for p in outputs)):
+    if not (stamp.exists() and stamp.read_text() == digest and all(p.exists() for p in outputs)):
         stamp.unlink(missing_ok=True)
         Yosys().run_script(script, cwd=out_dir, log=log, timeout=timeout)
-        stamp.write_text(digest.hexdigest())
+        stamp.write_text(digest)
     stat = read_json(out_dir / "stat.json")
     mod = stat["design"]
     lib = read_liberty(liberty)
