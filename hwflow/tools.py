@@ -53,16 +53,25 @@ def run_tool(
 ) -> subprocess.CompletedProcess:
     """Run ``cmd``; stdout+stderr go to ``log`` (if given) and are returned.
 
-    Raises ``ToolFailed`` with the last lines of output on a non-zero exit.
+    The log is written while the tool runs (``tail -f`` it to follow a long place and
+    route), not only when it ends. Raises ``ToolFailed`` with the last lines of output on a
+    non-zero exit.
     """
     cmd = [str(c) for c in cmd]
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=timeout, input=input,
-    )
-    if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(f"$ {' '.join(cmd)}\n{proc.stdout}")
+    if log is None:
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=timeout, input=input,
+        )
+    else:
+        log = Path(log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as f:
+            f.write(f"$ {' '.join(cmd)}\n")
+            f.flush()
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, text=True,
+                                  timeout=timeout, input=input)
+        proc.stdout = log.read_text(errors="replace").split("\n", 1)[1]
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         raise ToolFailed(tool or Path(cmd[0]).name, proc.returncode, str(log) if log else None, tail)

@@ -124,3 +124,29 @@ def test_cli_error_message_keeps_bracketed_node_names(tmp_path):
     out = subprocess.run([*HWFLOW, "inspect", str(bad)], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert f"[file {bad}]" in " ".join(out.stderr.split()), out.stderr
+
+
+def test_run_tool_log_is_written_while_the_tool_runs(tmp_path):
+    # a long place and route can be followed with `tail -f` on its log
+    import threading
+    import time
+
+    from hwflow.errors import ToolFailed
+    from hwflow.tools import run_tool
+
+    log = tmp_path / "tool.log"
+    seen: list[str] = []
+
+    def peek():
+        time.sleep(1.0)
+        seen.append(log.read_text() if log.exists() else "")
+
+    t = threading.Thread(target=peek)
+    t.start()
+    proc = run_tool(["sh", "-c", "echo first; sleep 2; echo second"], log=log, tool="sh")
+    t.join()
+    assert seen[0].splitlines()[1:] == ["first"]  # after the command line: only what ran so far
+    assert proc.stdout == "first\nsecond\n" and log.read_text().startswith("$ sh -c")
+    with pytest.raises(ToolFailed, match="boom"):
+        run_tool(["sh", "-c", "echo boom; exit 3"], log=tmp_path / "bad.log", tool="sh")
+    assert isinstance(proc, subprocess.CompletedProcess)
