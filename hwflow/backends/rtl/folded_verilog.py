@@ -243,7 +243,8 @@ class _Glue:
                 a(f"            c{k}_fr[{lo + wc - 1}:{lo}] <= "
                   f"{align_expr(e.src, e.off, e.w, e.f, e.signed, wc, fc, f'conv {seg.name} input channel {ch}')};")
         a(f"        end else if (c{k}_run) begin")
-        a(f"            c{k}_fr <= {{c{k}_fr[{pw - 1}:0], c{k}_fr[{n * pw - 1}:{pw}]}};" if n > 1 else "")
+        if n > 1:  # a 1-pixel map does not rotate
+            a(f"            c{k}_fr <= {{c{k}_fr[{pw - 1}:0], c{k}_fr[{n * pw - 1}:{pw}]}};")
         a(f"            if (c{k}_col == {cbits}'d{w - 1}) begin c{k}_col <= 0; c{k}_row <= c{k}_row + 1'b1; end")
         a(f"            else c{k}_col <= c{k}_col + 1'b1;")
         a("        end")
