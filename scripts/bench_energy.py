@@ -75,10 +75,14 @@ def model_inputs(run: Path, dataset: str, samples: int) -> np.ndarray:
 
 
 def save(out_json: Path, results: dict) -> None:
-    """Write the results, keeping models that a concurrent run of this script recorded."""
+    """Write the results, keeping models (and the ECON-T weights comparison) that an earlier or
+    concurrent run of this script recorded."""
     if out_json.exists():
-        other = read_json(out_json).get("models", {})
-        results["models"] = {**other, **results["models"]}
+        old = read_json(out_json)
+        results["models"] = {**old.get("models", {}), **results["models"]}
+        for k in ("econt_weights", "econt_comparison"):
+            if k in old and k not in results:
+                results[k] = old[k]
     write_json(out_json, results)
 
 
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # "samples" and "clock_mhz" of each model's entry are those of its profile (invocations with
     # other settings merge into one file)
-    results: dict = {"clock_mhz": args.clock, "samples": args.samples, "target": "asic-osu018", "models": {}}
+    results: dict = {"target": "asic-osu018", "models": {}}
     out_json = args.out / "bench_energy.json"
     datasets = {}
     for item in [m.strip() for m in args.models.split(",") if m.strip()]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwflow.artifacts import write_json
 from hwflow.power import profile
 from hwflow.power.node_scaling import PAPER, comparison_markdown
 
@@ -58,6 +59,11 @@ def real_and_zeros(econt_run):
     real = profile(econt_run, clock_mhz=40.0, samples=SAMPLES, dataset="hgcal", plots=False, reuse=False)
     zeros = profile(econt_run, clock_mhz=40.0, samples=SAMPLES, data="zeros", check_rtl=False, plots=False,
                     reuse=False)
+    # both results side by side (profile.json keeps only the last run)
+    keys = ("area_um2", "cell_count", "power_mw", "dynamic_power_mw", "leakage_power_mw", "energy_per_inference_nj",
+            "activity")
+    write_json(econt_run / "real_vs_zeros.json", {"real": {k: real[k] for k in keys},
+                                                   "zeros": {k: zeros[k] for k in keys}})
     return real, zeros
 
 
@@ -72,13 +78,16 @@ def test_econt_profile_and_comparison(real_and_zeros):
 
 
 def test_econt_zero_data_lowers_dynamic_power_not_leakage(real_and_zeros):
-    """Power follows activity on an ECON-T-size netlist: all-zero inputs toggle only the
-    clock tree and what the constant biases keep moving, real data toggles the adder trees."""
+    """Power follows activity on an ECON-T-size netlist: with all-zero inputs only the clock
+    network and the stream handshake toggle; real data also toggles the adder trees. (On this
+    netlist the clock network -- 6.5k flip-flop clock pins and their buffer tree -- is most of
+    the power even with real data, so the data-dependent part is a fraction of the total.)"""
     real, zeros = real_and_zeros
     assert zeros["area_um2"] == real["area_um2"] and zeros["cell_count"] == real["cell_count"]
-    assert zeros["activity"]["mean_toggles_per_cycle"] < 0.5 * real["activity"]["mean_toggles_per_cycle"]
-    assert zeros["dynamic_power_mw"] < real["dynamic_power_mw"]
-    assert zeros["power_mw"]["switching"] < 0.5 * real["power_mw"]["switching"]
+    assert zeros["activity"]["mean_toggles_per_cycle"] < 1e-3 < 0.1 < real["activity"]["mean_toggles_per_cycle"]
+    assert zeros["dynamic_power_mw"] < 0.9 * real["dynamic_power_mw"]
+    assert zeros["power_mw"]["switching"] < real["power_mw"]["switching"]
+    assert zeros["power_mw"]["internal"] < real["power_mw"]["internal"]
     # leakage is a property of the cells, not of the data (osu018 gives one cell_leakage_power per cell)
     assert zeros["leakage_power_mw"] == pytest.approx(real["leakage_power_mw"], rel=1e-6)
 

@@ -54,3 +54,20 @@ def test_registers_cost_area_and_flip_flops(tmp_path, tiny_slice):
     assert ff["registers"] - ff["hardwired"] >= 4 * 4
     assert res["registers"]["area_um2"] > 1.5 * res["hardwired"]["area_um2"]
     assert res["registers"]["leakage_power_mw"] > res["hardwired"]["leakage_power_mw"]
+
+
+def test_fast_synthesis_recipe_keeps_the_logic(tmp_path, tiny_slice):
+    """Slices are mapped with the fast recipe (synth -noabc + ABC's fast script): the
+    gate-level netlist still matches the RTL, and the record says which recipe was used."""
+    from hwflow.artifacts import read_json
+    from hwflow.errors import ConfigError
+
+    run = tmp_path / "hw"
+    write_slice_design(run, "toy_hardwired", tiny_slice, "hardwired")
+    r = profile(run, samples=len(tiny_slice.x), data=run / "inputs.npy", synth="fast", plots=False)
+    assert r["gate_level_check"]["mismatches"] == 0 and r["synthesis"]["effort"] == "fast"
+    script = (run / "profile" / "asic-osu018" / "synth" / "asic_synth.ys").read_text()
+    assert "-noabc" in script and '+strash;dretime;map' in script
+    assert read_json(run / "profile.json")["params"]["synth"] == "fast"
+    with pytest.raises(ConfigError, match="synthesis effort"):
+        profile(run, samples=4, data=run / "inputs.npy", synth="bogus", reuse=False)

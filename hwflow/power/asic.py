@@ -58,8 +58,12 @@ def _simulate(design: RtlDesign, net, lib: Liberty, words: list[int], work_dir: 
     return act, gate.period, gate.cycles, check
 
 
+SYNTH_EFFORTS = ("default", "fast")
+
+
 def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: Path, library: str = "osu018",
-                 check_rtl: bool = True, simulator: str = "yosys") -> dict:
+                 check_rtl: bool = True, simulator: str = "yosys", synth: str = "default") -> dict:
+    """``synth="fast"``: flat mapping only (no area-by-module pass) with ABC's fast script."""
     lib = Liberty(library)
     info = read_liberty(lib.path)
     work_dir = Path(work_dir)
@@ -68,7 +72,10 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
 
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; valid: {', '.join(SIMULATORS)}")
-    net = synthesize_asic(design, lib.path, work_dir / "synth")
+    if synth not in SYNTH_EFFORTS:
+        raise ConfigError(f"unknown synthesis effort {synth!r}; valid: {', '.join(SYNTH_EFFORTS)}")
+    net = synthesize_asic(design, lib.path, work_dir / "synth", hierarchical=synth == "default",
+                          abc_fast=synth == "fast")
     words = pack_words(stim.q, design.input)
     act, period, cycles, check = _simulate(design, net, lib, words, work_dir, simulator, check_rtl)
     activities, missing = driver_activities(net.netlist_json, design.top, act, period, design.clock_port)
@@ -107,6 +114,9 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
         "ii": design.ii,
         "latency_cycles": design.latency_cycles,
         "weights": design.weights,
+        "synthesis": {"effort": synth,
+                      "abc": "synth -noabc; abc -script +strash;dretime;map -liberty" if synth == "fast"
+                      else "synth; abc -liberty"},
         "area_um2": round(net.area_um2 + buffer_area, 3),
         "area_mm2": round((net.area_um2 + buffer_area) * 1e-6, 6),
         "mapped_area_um2": round(net.area_um2, 3),
@@ -139,6 +149,9 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
         "assumptions": [
             f"library {info.name} (Debian qflow-tech-osu018), {node} nm, typical corner, "
             f"{info.nom_voltage} V, 25 C; cell areas from the liberty (no placement, no wires, no fill/utilisation)",
+            *(["Yosys `synth -noabc`, then ABC's fast script `strash; dretime; map` to the liberty (no SAT "
+                "sweeping; a larger netlist than the default mapping)"]
+              if synth == "fast" else []),
             f"every net with more than {MAX_FANOUT} loads (clock included) gets a balanced {BUFFER_CELL} buffer tree "
             "before OpenSTA (a stand-in for fan-out repair and clock-tree synthesis; area includes the buffers); "
             f"clock {clock_mhz:g} MHz, ideal timing (no skew)",

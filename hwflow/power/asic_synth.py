@@ -37,7 +37,13 @@ class AsicNetlist:
     log: Path
 
 
-def _script(design: RtlDesign, lib: Path, out: Path, hierarchical: bool) -> str:
+# ABC without its SAT sweeping (&fraig -x, scorr) and choice computation: the script of older
+# Yosys' `abc -fast` for cell libraries (Yosys 0.70 has no -fast option); used with
+# `synth -noabc`, so this is the only ABC run
+ABC_FAST_SCRIPT = '-script "+strash;dretime;map"'
+
+
+def _script(design: RtlDesign, lib: Path, out: Path, hierarchical: bool, abc_fast: bool = False) -> str:
     files = " ".join(f'"{f.resolve()}"' for f in design.files)
     top = design.top
     # -defer: only modules reachable from the top are elaborated (da4ml's unused library
@@ -55,9 +61,11 @@ def _script(design: RtlDesign, lib: Path, out: Path, hierarchical: bool) -> str:
             "design -load rtl",
         ]
     lines += [
-        f"synth -top {top} -flatten",
+        # fast: skip synth's own generic-gate ABC run (its default script, SAT sweeping
+        # included, is where wide sums of Yosys multipliers spend tens of minutes)
+        f"synth -top {top} -flatten{' -noabc' if abc_fast else ''}",
         f'dfflibmap -liberty "{lib}"',
-        f'abc -liberty "{lib}"',
+        f'abc {ABC_FAST_SCRIPT + " " if abc_fast else ""}-liberty "{lib}"',
         "setundef -zero",
         "splitnets -ports -format _",
         "opt_clean -purge",
@@ -127,12 +135,16 @@ def synthesis_digest(design: RtlDesign, liberty: Path, script_text: str, out_dir
 
 
 def synthesize_asic(design: RtlDesign, liberty: Path, out_dir: Path, hierarchical: bool = True,
-                    timeout: float | None = None) -> AsicNetlist:
-    """Run Yosys; return the flat netlist and its area (um^2, from the liberty ``area``)."""
+                    timeout: float | None = None, abc_fast: bool = False) -> AsicNetlist:
+    """Run Yosys; return the flat netlist and its area (um^2, from the liberty ``area``).
+
+    ``abc_fast``: ABC's fast script (no SAT sweeping: ABC's default ``&fraig``/``scorr`` took over
+    15 minutes on one 128-input sum of products from Yosys' own multipliers, where da4ml's
+    shift-and-add netlists of 150k cells map in minutes); slightly larger netlists."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     script = out_dir / "asic_synth.ys"
-    text = _script(design, Path(liberty).resolve(), out_dir.resolve(), hierarchical)
+    text = _script(design, Path(liberty).resolve(), out_dir.resolve(), hierarchical, abc_fast)
     script.write_text(text)
     log = out_dir / "asic_synth.log"
     # skip Yosys when the same script already ran on the same sources (profiling the same

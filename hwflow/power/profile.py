@@ -38,12 +38,14 @@ def parse_clock(text: str | float) -> float:
 
 def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float | str = 40.0, samples: int = 200,
             data: str | Path | np.ndarray | None = None, dataset: str | None = None, seed: int = 0,
-            check_rtl: bool = True, plots: bool = True, simulator: str = "yosys", reuse: bool = True) -> dict:
+            check_rtl: bool = True, plots: bool = True, simulator: str = "yosys", reuse: bool = True,
+            synth: str = "default") -> dict:
     """Profile the design of ``run_dir/rtl.json`` on ``target``; writes ``profile.json``
     (a ``profile`` stage record) and ``profile/<target>/`` with netlist, reports and plots.
 
     ``reuse``: return the recorded result when ``profile.json`` is complete for the same
-    design files and parameters (a gate-level run of a large design takes long)."""
+    design files and parameters (a gate-level run of a large design takes long).
+    ``synth``: ASIC synthesis effort, "default" or "fast" (see profile_asic)."""
     if target not in TARGETS:
         raise ConfigError(f"unknown profile target {target!r}; valid: {', '.join(TARGETS)}")
     run_dir = Path(run_dir)
@@ -53,6 +55,8 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
               "data": ("array" if isinstance(data, np.ndarray) else data if data in (None, "zeros")
                        else str(Path(data).resolve())),
               "dataset": dataset, "simulator": simulator}
+    if synth != "default":  # only when set: records of default runs stay valid
+        params["synth"] = synth
     inputs = {"rtl": design.rtl_json, **{f"verilog_{i}": f for i, f in enumerate(design.files)}}
     work = run_dir / "profile" / target
     if reuse and not isinstance(data, np.ndarray) and is_up_to_date(run_dir, "profile", inputs=inputs, params=params):
@@ -65,7 +69,7 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
             from hwflow.power.asic import profile_asic
 
             result = profile_asic(design, stim, clock, work, library=target.split("-", 1)[1], check_rtl=check_rtl,
-                                  simulator=simulator)
+                                  simulator=simulator, synth=synth)
             from hwflow.tools import OpenSTA, Verilator, Yosys
 
             st.tools = {t.name: t.version() for t in (Yosys(), Verilator(), OpenSTA())}

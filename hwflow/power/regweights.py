@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwflow.artifacts import write_json
+from hwflow.artifacts import read_json, write_json
 from hwflow.errors import UnsupportedOp
 
 MODES = ("hardwired", "registers")
@@ -195,8 +195,11 @@ def model_slices(model_path: Path, x: np.ndarray) -> list[LayerSlice]:
 
 
 def compare_weight_storage(model_path: Path, x: np.ndarray, work_dir: Path, clock_mhz: float = 40.0,
-                           samples: int = 100) -> dict:
-    """Profile every slice in both modes; returns per-layer and scaled whole-model numbers."""
+                           samples: int = 100, synth: str = "fast") -> dict:
+    """Profile every slice in both modes; returns per-layer and scaled whole-model numbers.
+
+    ``synth="fast"`` (ABC's fast script, both modes alike): Yosys' own multipliers summed over a
+    wide fan-in (a Dense slice) keep ABC's default SAT sweeping busy for tens of minutes."""
     from hwflow.power.profile import profile
 
     work_dir = Path(work_dir)
@@ -209,12 +212,14 @@ def compare_weight_storage(model_path: Path, x: np.ndarray, work_dir: Path, cloc
         for mode in MODES:
             d = work_dir / f"slice{i}_{mode}"
             write_slice_design(d, f"slice{i}_{mode}", s, mode)
-            r = profile(d, clock_mhz=clock_mhz, samples=samples, data=d / "inputs.npy")
+            r = profile(d, clock_mhz=clock_mhz, samples=samples, data=d / "inputs.npy", synth=synth)
             ffs = sum(n for c, n in r["cell_counts"].items() if c.startswith(("DFF", "LATCH")))
             row[mode] = {k: r[k] for k in ("area_um2", "total_power_mw", "dynamic_power_mw", "leakage_power_mw",
                                           "energy_per_inference_nj", "fmax_mhz")}
             row[mode]["flip_flops"] = ffs
             row[mode]["profile"] = str(d / "profile.json")
+            # the run that measured it (earlier when the record was reused)
+            row[mode]["profile_wall_time_s"] = read_json(d / "profile.json").get("wall_time_s")
             for k in totals[mode]:
                 totals[mode][k] += (ffs if k == "flip_flops" else r[k]) * s.count
         layers.append(row)
@@ -222,7 +227,9 @@ def compare_weight_storage(model_path: Path, x: np.ndarray, work_dir: Path, cloc
         "estimate": True,
         "estimate_model": ("sum over Conv/MatMul layers of (one measured slice: output channel / neuron 0) x "
                            "(number of output channels / neurons); bias, ReLU, requantization and inter-layer "
-                           "pipeline registers not included"),
+                           "pipeline registers not included; slices mapped with "
+                           + ("ABC's fast script (strash; dretime; map)" if synth == "fast" else "the default `abc`")),
+        "synthesis": {"effort": synth},
         "clock_mhz": clock_mhz,
         "layers": layers,
         "scaled_totals": totals,
