@@ -33,7 +33,7 @@ from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hwflow.backends.rtl.tensors import is_symbolic
-from hwflow.backends.rtl.tracer import DEFAULT_HWCONF, ElementFormat, declare_input, run_nodes
+from hwflow.backends.rtl.tracer import DEFAULT_HWCONF, ElementFormat, declare_input, declare_qints, run_nodes
 from hwflow.errors import ConfigError, ModelError, UnsupportedOp
 
 # elementwise ops that act on each pixel independently: absorbed into a conv kernel when
@@ -269,13 +269,6 @@ def _pipeline(inputs: list, outputs: list, latency_cutoff: float) -> list[CombLo
     return [comb]
 
 
-def _declare(qints: list[QInterval], shape: tuple, hwconf) -> np.ndarray:
-    arr = np.empty(len(qints), dtype=object)
-    for i, q in enumerate(qints):
-        arr[i] = FixedVariable(q.min, q.max, q.step, hwconf=hwconf, latency=0.0)
-    return arr.reshape(shape)
-
-
 def _as_symbolic(y: np.ndarray, hwconf) -> np.ndarray:
     if is_symbolic(y):
         return y
@@ -311,7 +304,7 @@ def trace_folded(model: ModelWrapper, input_format: ElementFormat, fold: set[str
             if seg.identity:
                 seg.out_qints, seg.out_shape = prev_qints, prev_shape
             else:
-                xin = _declare(prev_qints, prev_shape, hwconf)
+                xin = declare_qints(prev_qints, prev_shape, hwconf)
                 env = dict(consts)
                 env[seg.input] = xin
                 run_nodes(seg.nodes, env)
@@ -326,7 +319,7 @@ def trace_folded(model: ModelWrapper, input_format: ElementFormat, fold: set[str
             raise ModelError(f"folded conv input shape {prev_shape} != {(1, c, h, w)}", node=seg.name)
         seg.channel_qints = [_union_with_zero(prev_qints[ch * h * w:(ch + 1) * h * w]) for ch in range(c)]
         kh, kw = seg.kernel
-        window = _declare([seg.channel_qints[ch] for ch in range(c) for _ in range(kh * kw)], (1, c, kh, kw), hwconf)
+        window = declare_qints([seg.channel_qints[ch] for ch in range(c) for _ in range(kh * kw)], (1, c, kh, kw), hwconf)
         conv = seg.nodes[0]
         pads_off = helper.make_node("Conv", list(conv.input), list(conv.output), name=conv.name,
                                     **{a.name: helper.get_attribute_value(a) for a in conv.attribute if a.name != "pads"})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from da4ml.trace import FixedVariable, HWConfig
+from da4ml.types import QInterval
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hwflow.backends.rtl.ops import HANDLERS, NodeCtx
@@ -52,10 +53,14 @@ def declare_input(shape: tuple, fmt: ElementFormat, hwconf: HWConfig = DEFAULT_H
     lo = fmt.int_min if fmt.int_min is not None else (-(1 << (fmt.width - 1)) if fmt.signed else 0)
     hi = fmt.int_max if fmt.int_max is not None else ((1 << (fmt.width - 1)) - 1 if fmt.signed else (1 << fmt.width) - 1)
     step = 2.0**-fmt.frac
-    n = int(np.prod(shape))
-    arr = np.empty(n, dtype=object)
-    for i in range(n):
-        arr[i] = FixedVariable(lo * step, hi * step, step, hwconf=hwconf, latency=0.0)
+    return declare_qints([QInterval(lo * step, hi * step, step)] * int(np.prod(shape)), shape, hwconf)
+
+
+def declare_qints(qints: list, shape: tuple, hwconf: HWConfig = DEFAULT_HWCONF) -> np.ndarray:
+    """Fresh traced inputs, one per interval (C order), shaped ``shape``."""
+    arr = np.empty(len(qints), dtype=object)
+    for i, q in enumerate(qints):
+        arr[i] = FixedVariable(q.min, q.max, q.step, hwconf=hwconf, latency=0.0)
     return arr.reshape(shape)
 
 
