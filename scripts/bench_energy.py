@@ -65,8 +65,8 @@ def prepare(name: str, framework: str, run: Path) -> Path:
 
 def model_inputs(run: Path, dataset: str, samples: int) -> np.ndarray:
     """Dataset samples in the model's input layout, on the RTL input grid."""
+    from hwflow.backends.rtl.design import load_design
     from hwflow.power.data import load_stimulus
-    from hwflow.power.design import load_design
 
     d = load_design(run)
     q = load_stimulus(d.input, samples, dataset=dataset).q

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
-from hwflow.synth.rtl_design import RtlDesign
 from hwflow.sim.runner import verilator_environ
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def generated_run(model: Path, run_dir: Path) -> RtlDesign:
     from hwflow.backends.rtl import generate_rtl
 
     generate_rtl(model, run_dir)
-    return RtlDesign.load(run_dir)
+    return load_design(run_dir)
 
 
 def reference_case(design: RtlDesign, n: int, seed: int = 0):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwflow.synth.rtl_design import RtlDesign
+from hwflow.backends.rtl.design import load_design
 
 from _fpga_util import EW_CORE, ew_core_reference, generated_run, make_tiny_mlp, reference_case, run_board_top_sim
 
@@ -40,7 +40,7 @@ def test_board_top_generated_model_matches_reference(model, baud, clks_per_bit, 
 def test_board_top_sim_detects_a_wrong_answer(tmp_path):
     """The board-top test can fail: the hand-written core against a reference with one
     wrong answer (only the answer-checking cocotb test runs)."""
-    design = RtlDesign.load(EW_CORE)
+    design = load_design(EW_CORE)
     q = _corners_and_random(design.input, 4)
     wrong = ew_core_reference(q)
     wrong[5, 2] += 1
@@ -57,7 +57,7 @@ def test_board_top_verilog_is_lint_clean(tmp_path, clk_hz, baud):
     from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
     from hwflow.tools import Verilator
 
-    design = RtlDesign.load(EW_CORE)
+    design = load_design(EW_CORE)
     files = write_board_top(design, BoardTopParams(clk_hz=clk_hz, baud=baud, n_leds=4, n_tie_high=1,
                                                    led_inverted=(True, False, True, False)), tmp_path)
     v = Verilator()

@@ -101,8 +101,8 @@ def test_buffer_trees_keep_the_logic_and_bound_fanout(profiles, run_dir, tmp_pat
     """Buffer insertion (before OpenSTA) must not change what the netlist computes."""
     import re
 
+    from hwflow.backends.rtl.design import load_design
     from hwflow.power.buffering import buffer_netlist
-    from hwflow.power.design import load_design
     from hwflow.power.simulate import compare_outputs
     from hwflow.power.stimulus import pack_words
     from hwflow.power.yosys_sim import run_yosys_stream

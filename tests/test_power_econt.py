@@ -93,8 +93,8 @@ def test_econt_zero_data_lowers_dynamic_power_not_leakage(real_and_zeros):
 
 
 def test_econt_register_weights_cost_more(econt_run):
+    from hwflow.backends.rtl.design import load_design
     from hwflow.power.data import load_stimulus
-    from hwflow.power.design import load_design
     from hwflow.power.regweights import compare_weight_storage
 
     d = load_design(econt_run)

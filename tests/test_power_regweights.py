@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hwflow.backends.rtl.design import load_design
 from hwflow.power import profile
-from hwflow.power.design import load_design
 from hwflow.power.regweights import LayerSlice, write_slice_design
 from hwflow.power.simulate import run_stream
 from hwflow.power.stimulus import pack_words, unpack_words

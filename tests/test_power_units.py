@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hwflow.backends.rtl.design import PortFormat
 from hwflow.errors import ConfigError, MismatchError
-from hwflow.power.design import PortFormat
 from hwflow.power.opensta import parse_checks, parse_power
 from hwflow.power.profile import parse_clock
 from hwflow.power.simulate import compare_outputs
@@ -64,7 +64,7 @@ def test_vcd_toggles_duty_window_and_aliases(tmp_path):
 
 
 def test_pack_unpack_roundtrip_and_quantize():
-    fmt = PortFormat(elements=3, element_width=4, signed=True, frac=1, scale=1.0, tdata_width=12, shape=(1, 3))
+    fmt = PortFormat(elements=3, element_width=4, signed=True, frac=1, scale=1.0, shape=(1, 3))
     q = np.array([[0, 7, -8], [-1, 1, 3]])
     words = pack_words(q, fmt)
     assert words[0] == (0 | 7 << 4 | 8 << 8)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import ConfigError, MismatchError
 from hwflow.power.asic_synth import synthesize_asic
 from hwflow.power.data import Stimulus
-from hwflow.power.design import RtlDesign
 from hwflow.power.liberty import read_liberty
 from hwflow.power.buffering import buffer_netlist
 from hwflow.power.opensta import PinActivity, driver_activities, run_sta

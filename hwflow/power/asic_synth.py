@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwflow.artifacts import file_digest, read_json
+from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import ToolFailed
-from hwflow.power.design import RtlDesign
 from hwflow.power.liberty import read_liberty
 from hwflow.tools import Yosys
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hwflow.backends.rtl.design import PortFormat
 from hwflow.errors import ConfigError
-from hwflow.power.design import PortFormat
-from hwflow.power.stimulus import element_range, quantize_inputs
+from hwflow.power.stimulus import quantize_inputs
 
 
 @dataclass
@@ -57,7 +57,7 @@ def load_stimulus(fmt: PortFormat, samples: int, data: str | Path | np.ndarray |
         x = _to_rtl_layout(np.asarray(x_test, dtype=np.float64), fmt)[:samples]
         return Stimulus(quantize_inputs(x, fmt),
                         f"{len(x)} test samples of dataset '{dataset}', rounded to the input grid")
-    lo, hi = element_range(fmt)
+    lo, hi = fmt.int_min, fmt.int_max
     rng = np.random.default_rng(seed)
     return Stimulus(rng.integers(lo, hi + 1, size=(samples, fmt.elements)),
                     f"{samples} uniformly random input vectors (no dataset given: random data toggles "

@@ -25,9 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwflow.artifacts import read_json
+from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import ConfigError
 from hwflow.power.data import Stimulus
-from hwflow.power.design import RtlDesign
 from hwflow.power.simulate import compare_outputs, run_stream
 from hwflow.power.stimulus import pack_words
 from hwflow.power.vcd import read_vcd_activity

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from hwflow.artifacts import is_up_to_date, stage, stage_record, write_json
+from hwflow.backends.rtl.design import load_design
 from hwflow.errors import ConfigError
 from hwflow.power.data import load_stimulus
-from hwflow.power.design import load_design
 
 ASIC_TARGETS = ("asic-osu018",)
 FPGA_TARGETS = ("ecp5", "ice40")

@@ -240,9 +240,9 @@ def compare_run_weights(run_dir: Path, hardwired_profile: dict, samples: int = 1
                         dataset: str | None = None, seed: int = 0) -> dict:
     """``hwflow profile --compare-weights``: slices of ``run_dir/model.onnx`` driven by the same
     stimulus as the profile; writes ``weights_comparison.json`` and ``comparison.md``."""
+    from hwflow.backends.rtl.design import load_design
     from hwflow.errors import ConfigError
     from hwflow.power.data import load_stimulus
-    from hwflow.power.design import load_design
     from hwflow.power.node_scaling import PAPER, write_comparison
 
     run_dir = Path(run_dir)

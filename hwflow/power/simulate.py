@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from hwflow.artifacts import file_digest
+from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import MismatchError, ToolFailed
-from hwflow.power.design import RtlDesign
 from hwflow.power.stimulus import read_hex, write_hex
 from hwflow.power.testbench import HALF_PERIOD, write_testbench
 from hwflow.tools import Verilator, run_tool

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hwflow.backends.rtl.design import PortFormat
 from hwflow.errors import ConfigError
-from hwflow.power.design import PortFormat
-
-
-def element_range(fmt: PortFormat) -> tuple[int, int]:
-    if fmt.signed:
-        return -(1 << (fmt.element_width - 1)), (1 << (fmt.element_width - 1)) - 1
-    return 0, (1 << fmt.element_width) - 1
 
 
 def quantize_inputs(x: np.ndarray, fmt: PortFormat) -> np.ndarray:
@@ -29,14 +23,14 @@ def quantize_inputs(x: np.ndarray, fmt: PortFormat) -> np.ndarray:
         raise ConfigError(f"input samples have {x.shape[1]} elements per sample; the design takes {fmt.elements}")
     step = fmt.scale * 2.0 ** (-fmt.frac)
     q = np.sign(x) * np.floor(np.abs(x) / step + 0.5)
-    lo, hi = element_range(fmt)
+    lo, hi = fmt.int_min, fmt.int_max
     return np.clip(q, lo, hi).astype(np.int64)
 
 
 def pack_words(q: np.ndarray, fmt: PortFormat) -> list[int]:
     """Integers (N, elements) -> one tdata word per sample, element 0 in the LSBs."""
     q = np.asarray(q, dtype=np.int64).reshape(len(q), -1)
-    lo, hi = element_range(fmt)
+    lo, hi = fmt.int_min, fmt.int_max
     if q.shape[1] != fmt.elements or q.min(initial=0) < lo or q.max(initial=0) > hi:
         raise ConfigError(f"integer inputs must have shape (N, {fmt.elements}) within [{lo}, {hi}]")
     mask = (1 << fmt.element_width) - 1

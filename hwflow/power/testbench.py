@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwflow.power.design import RtlDesign
+from hwflow.backends.rtl.design import RtlDesign
 
 HALF_PERIOD = 5  # time units of 1 ns: the simulated clock is 100 MHz; only the count of
 # cycles matters (the simulation has no delays), the real clock is given to OpenSTA.

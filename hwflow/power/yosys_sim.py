@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import MismatchError
-from hwflow.power.design import RtlDesign
 from hwflow.power.stimulus import write_hex
 from hwflow.tools import Yosys
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hwflow.artifacts import read_json, stage, write_json
+from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.errors import ConfigError, HwflowError, MismatchError
 from hwflow.sim import codec
 from hwflow.sim.runner import build, run_testbench
@@ -16,14 +17,15 @@ from hwflow.sim.runner import build, run_testbench
 DEFAULT_SAMPLES = 1000
 
 
-def load_rtl(run_dir: Path) -> dict:
-    p = run_dir / "rtl.json"
-    if not p.exists():
-        raise ConfigError(f"{p} not found: run `hwflow rtl MODEL -o {run_dir}` first")
-    rtl = read_json(p)
-    if rtl.get("status") != "complete":
-        raise ConfigError(f"{p} is not complete (status {rtl.get('status')!r}): regenerate the RTL")
-    return rtl
+def load_rtl(run_dir: Path) -> RtlDesign:
+    """The design of ``run_dir``, which must be a complete ``generate_rtl`` record with a model."""
+    design = load_design(run_dir)
+    status = design.raw.get("status")
+    if status != "complete":
+        raise ConfigError(f"{design.rtl_json} is not complete (status {status!r}): regenerate the RTL")
+    if design.model is None:
+        raise ConfigError(f"{design.rtl_json} names no model file to compare the simulation with")
+    return design
 
 
 def simulate(
@@ -46,8 +48,9 @@ def simulate(
     ``raise_on_mismatch`` is False.
     """
     run_dir = Path(run_dir).resolve()  # the testbench runs in another working directory
-    rtl = load_rtl(run_dir)
-    model_path = run_dir / rtl["model"]
+    design = load_rtl(run_dir)
+    rtl = design.raw  # the codec reads the port entries (with their value ranges) as written
+    model_path = design.model
     if inputs is not None and not isinstance(inputs, np.ndarray):
         in_path = Path(inputs)
         if not in_path.exists():
@@ -69,27 +72,26 @@ def simulate(
             codec.write_hex(work / "expected.hex", codec.pack(rtl["output"], q_ref))
             expected = "expected.hex"
         cfg = {
-            "tdata_in": rtl["input"]["tdata_width"], "tdata_out": rtl["output"]["tdata_width"],
-            "latency": rtl["latency_cycles"], "ii": rtl.get("ii", 1), "stimulus": "stimulus.hex", "expected": expected,
+            "tdata_in": design.input.tdata_width, "tdata_out": design.output.tdata_width,
+            "latency": design.latency_cycles, "ii": design.ii, "stimulus": "stimulus.hex", "expected": expected,
             "outputs": "outputs.hex", "results": "tb_results.json", "seed": seed, "burst": 64,
             "valid_prob": valid_prob, "ready_prob": ready_prob,
         }
         write_json(work / "tb_config.json", cfg)
         t_prep = time.time() - t0
 
-        sources = [run_dir / f for f in rtl["files"]]
         bdir = run_dir / ("sim_build_vcd" if vcd else "sim_build")
-        b = build(sources, rtl["top"], bdir, waves=vcd, cxx_opt="-O2" if rtl.get("ii", 1) > 1 else "-O0")
+        b = build(list(design.files), design.top, bdir, waves=vcd, cxx_opt="-O2" if design.ii > 1 else "-O0")
         t1 = time.time()
         (work / "tb_results.json").unlink(missing_ok=True)
-        run_testbench(rtl["top"], bdir, work, work / "tb_config.json", waves=vcd)
+        run_testbench(design.top, bdir, work, work / "tb_config.json", waves=vcd)
         t_sim = time.time() - t1
         if not (work / "tb_results.json").exists():
             raise HwflowError(f"the testbench ended without results; see {work / 'sim.log'}")
         tb = read_json(work / "tb_results.json")
 
         q_out = codec.unpack(rtl["output"], codec.read_hex(work / "outputs.hex"))
-        y_rtl = codec.to_real(rtl["output"], q_out).reshape((len(x), *rtl["output"]["shape"][1:]))
+        y_rtl = codec.to_real(rtl["output"], q_out).reshape((len(x), *design.output.shape[1:]))
         diff = np.any(y_rtl.reshape(len(x), -1) != y_ref.reshape(len(x), -1), axis=1)
         n_bad = int(diff.sum())
         first = None
@@ -108,14 +110,14 @@ def simulate(
             "samples": int(len(x)),
             "mismatches": n_bad,
             "passed": n_bad == 0 and tb["mismatches"] == 0 and tb["ii_in_burst"]
-            and tb["latency_measured"] == [rtl["latency_cycles"]],
+            and tb["latency_measured"] == [design.latency_cycles],
             "first_mismatch": first,
             "testbench_mismatches": tb["mismatches"],
             "testbench_first_mismatch": tb["first_mismatch"],
             "simulated_cycles": tb["cycles"],
-            "latency_cycles": rtl["latency_cycles"],
+            "latency_cycles": design.latency_cycles,
             "latency_measured": tb["latency_measured"],
-            "ii": rtl.get("ii", 1),
+            "ii": design.ii,
             # the design accepted one input every `ii` cycles during the full-rate burst
             "ii_as_declared": tb["ii_in_burst"],
             "build": b,
@@ -133,8 +135,8 @@ def simulate(
         if n_bad == 0 and tb["mismatches"] == 0:
             raise MismatchError(
                 f"RTL simulation of {run_dir}: outputs match but the handshake timing does not "
-                f"(latency measured {tb['latency_measured']} vs {rtl['latency_cycles']} declared, "
-                f"II={rtl.get('ii', 1)} held during the full-rate burst: {tb['ii_in_burst']})"
+                f"(latency measured {tb['latency_measured']} vs {design.latency_cycles} declared, "
+                f"II={design.ii} held during the full-rate burst: {tb['ii_in_burst']})"
             )
         f = first or tb["first_mismatch"]
         raise MismatchError(

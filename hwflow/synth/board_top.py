@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import ConfigError
-from hwflow.synth.rtl_design import RtlDesign
 
 VERILOG_DIR = Path(__file__).resolve().parent / "verilog"
 PRIMITIVES = ("uart_rx.v", "uart_tx.v", "uart_stream_bridge.v")

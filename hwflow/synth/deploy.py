@@ -18,11 +18,11 @@ from typing import Protocol
 import numpy as np
 
 from hwflow.artifacts import stage, stage_record
+from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.boards import load_board
 from hwflow.errors import ConfigError, HwflowError, MismatchError, ToolNotFound
 from hwflow.synth.framing import (AnswerParser, FramingError, InfoReply, VectorFormat, encode_infer,
                                   encode_info_request)
-from hwflow.synth.rtl_design import RtlDesign
 
 
 class Transport(Protocol):
@@ -106,7 +106,7 @@ def reference_ints(design: RtlDesign, x: np.ndarray) -> np.ndarray:
 
 def load_inputs(design: RtlDesign, inputs: str | Path | None, samples: int, seed: int = 0) -> np.ndarray:
     """Real input vectors: from a .npy file, or the reference stimulus (corners + random)."""
-    shape = tuple(design.raw["input"].get("shape") or (1, design.input.elements))
+    shape = design.input.shape or (1, design.input.elements)
     if inputs is not None:
         try:
             x = np.load(inputs, allow_pickle=False)
@@ -137,7 +137,7 @@ def deploy(run_dir: str | Path, board: str, port: str = "/dev/ttyUSB0", inputs: 
     ``transport`` replaces the serial port (tests)."""
     run_dir = Path(run_dir)
     b = load_board(board)
-    design = RtlDesign.load(run_dir)
+    design = load_design(run_dir)
     if baud is None:
         # the rate the bitstream was built with, else the board's default
         built = stage_record(run_dir, "bitstream")

@@ -15,13 +15,13 @@ import functools
 from pathlib import Path
 
 from hwflow.artifacts import file_digest, is_up_to_date, read_json, stage
+from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.boards import FAMILIES, OPEN_BITSTREAM_FAMILIES, Board, family_info, load_board, load_devices
 from hwflow.errors import ConfigError, FitError
 from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
 from hwflow.synth.constraints import render_constraints
 from hwflow.synth.nextpnr import BitstreamPacker, NextpnrPnR
 from hwflow.synth.resources import check_fit, utilization
-from hwflow.synth.rtl_design import RtlDesign
 from hwflow.synth.vivado import VivadoFlow
 from hwflow.synth.yosys import YosysSynth
 from hwflow.tools import Nextpnr, Packer, Vivado, Yosys
@@ -92,7 +92,7 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
     run_dir = Path(run_dir)
     b = load_board(board) if isinstance(board, (str, Path)) else board
     family = resolve_target(target, b)
-    design = RtlDesign.load(run_dir)
+    design = load_design(run_dir)
     params = {"target": family, "board": b.name if b else None, "baud": baud, "design_id": f"{design.design_id:08x}"}
     with stage(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
         st.tools = {"yosys": _version_of("yosys")}
@@ -140,7 +140,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
         Vivado().locate()   # VendorToolMissing before any work when Vivado is absent
         return _vivado_bitstream(run_dir, b, baud, prescreen_fit)
     synth_params = {"target": b.family, "board": b.name, "baud": baud,
-                    "design_id": f"{RtlDesign.load(run_dir).design_id:08x}"}
+                    "design_id": f"{load_design(run_dir).design_id:08x}"}
     if is_up_to_date(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=synth_params):
         synth = read_json(run_dir / "synth.json")     # `hwflow synth --board` already did this
     else:
@@ -160,7 +160,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
             "bitstream_bytes": bitstream.stat().st_size,
             "fmax_mhz": pnr.fmax_mhz, "fmax_min_mhz": pnr.fmax_min_mhz, "clock_constraint_mhz": pnr.constraint_mhz,
             "timing_met": pnr.timing_met, "utilization": pnr.utilization,
-            "baud": baud or b.uart.baud, "design_id": f"{RtlDesign.load(run_dir).design_id:08x}",
+            "baud": baud or b.uart.baud, "design_id": f"{load_design(run_dir).design_id:08x}",
             "pnr_seconds": pnr.seconds, "synth_seconds": synth["yosys_seconds"],
         }
         result = st.result
@@ -168,7 +168,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
 
 
 def _vivado_bitstream(run_dir: Path, b: Board, baud: int | None, prescreen_fit: bool) -> dict:
-    design = RtlDesign.load(run_dir)
+    design = load_design(run_dir)
     out_dir = run_dir / "fpga" / b.name
     if prescreen_fit:
         prescreen(design, b.capacity.lut, f"{b.device} ({b.title})")

@@ -17,6 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
+from hwflow.backends.rtl.design import PortFormat
 from hwflow.errors import ConfigError, HwflowError
 
 CMD_INFER = 0xA5
@@ -30,66 +31,9 @@ class FramingError(HwflowError):
     exit_code = 7
 
 
-@dataclass(frozen=True)
-class VectorFormat:
-    """How one input or output vector of the wrapper is laid out in tdata."""
-
-    elements: int
-    element_width: int
-    signed: bool
-    frac: int = 0
-    scale: float = 1.0
-
-    @classmethod
-    def from_rtl(cls, port: dict) -> "VectorFormat":
-        """From the ``input``/``output`` entry of ``rtl.json``."""
-        fmt = cls(int(port["elements"]), int(port["element_width"]), bool(port["signed"]),
-                  int(port.get("frac", 0)), float(port.get("scale", 1.0)))
-        if "tdata_width" in port and int(port["tdata_width"]) != fmt.tdata_width:
-            raise ConfigError(f"rtl.json: tdata_width {port['tdata_width']} != elements x element_width "
-                              f"({fmt.elements} x {fmt.element_width})")
-        return fmt
-
-    @property
-    def tdata_width(self) -> int:
-        return self.elements * self.element_width
-
-    @property
-    def n_bytes(self) -> int:
-        return (self.tdata_width + 7) // 8
-
-    @property
-    def int_min(self) -> int:
-        return -(1 << (self.element_width - 1)) if self.signed else 0
-
-    @property
-    def int_max(self) -> int:
-        return (1 << (self.element_width - 1)) - 1 if self.signed else (1 << self.element_width) - 1
-
-    @property
-    def step(self) -> float:
-        return self.scale * 2.0 ** (-self.frac)
-
-    def to_ints(self, values: np.ndarray) -> np.ndarray:
-        """Real values (on the fixed-point grid) -> integers q, shape (n, elements)."""
-        v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-        if v.shape[1] != self.elements:
-            raise ConfigError(f"vectors have {v.shape[1]} elements, the design takes {self.elements}")
-        q = np.rint(v / self.step)
-        off = np.nonzero(np.abs(q * self.step - v) > 1e-9 * max(1.0, float(np.abs(v).max(initial=0))))
-        if off[0].size:
-            i, j = int(off[0][0]), int(off[1][0])
-            raise ConfigError(f"sample {i}, element {j}: {v[i, j]!r} is not on the input grid (step {self.step})")
-        q = q.astype(np.int64)
-        bad = np.nonzero((q < self.int_min) | (q > self.int_max))
-        if bad[0].size:
-            i, j = int(bad[0][0]), int(bad[1][0])
-            raise ConfigError(f"sample {i}, element {j}: {v[i, j]!r} is outside the input range "
-                              f"[{self.int_min * self.step}, {self.int_max * self.step}]")
-        return q
-
-    def to_real(self, q: np.ndarray) -> np.ndarray:
-        return np.asarray(q, dtype=np.float64) * self.step
+# A vector on the wire is the wrapper's tdata word: the framing uses the port format of
+# rtl.json (one definition, in hwflow.backends.rtl.design) under the name it has here.
+VectorFormat = PortFormat
 
 
 def pack_vector(q: Iterable[int], fmt: VectorFormat) -> bytes:

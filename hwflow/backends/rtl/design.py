@@ -1,0 +1,180 @@
+"""The RTL design of a run directory, as ``rtl.json`` describes it (CONTRACTS.md section 4).
+
+The one reader of ``rtl.json`` for the stages after ``hwflow rtl``: simulation, synthesis,
+the board top and ``deploy``, and the power flow. Each takes what it needs from
+:class:`RtlDesign`; ``raw`` keeps the whole record for stage-specific keys (``pipeline``,
+``status``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwflow.artifacts import read_json
+from hwflow.errors import ConfigError, NotBuiltYet
+
+
+class RtlNotGenerated(NotBuiltYet, ConfigError):
+    """The run directory has no ``rtl.json``: ``hwflow rtl`` has not been run for it.
+
+    A ``NotBuiltYet`` (the stage's output is not there yet) that is also a ``ConfigError``
+    (the run directory given is not usable), so callers that catch either keep working.
+    """
+
+
+@dataclass(frozen=True)
+class PortFormat:
+    """How one input or output vector of the wrapper is laid out in ``tdata``: element i in
+    bits [i*EW +: EW], the two's-complement (or unsigned) integer q of x = q * scale * 2**-frac.
+
+    ``shape`` is the port tensor's shape (first axis the batch), () when not known."""
+
+    elements: int
+    element_width: int
+    signed: bool
+    frac: int = 0
+    scale: float = 1.0
+    shape: tuple[int, ...] = ()
+
+    @classmethod
+    def from_json(cls, port: dict, where: str) -> "PortFormat":
+        """From the ``input``/``output`` entry of ``rtl.json``; ``where`` names it in errors."""
+        try:
+            fmt = cls(int(port["elements"]), int(port["element_width"]), bool(port["signed"]), int(port["frac"]),
+                      float(port.get("scale", 1.0)), tuple(int(n) for n in port.get("shape") or ()))
+            tdata_width = int(port["tdata_width"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: bad port format ({type(e).__name__}: {e})") from None
+        if tdata_width != fmt.tdata_width:
+            raise ConfigError(f"{where}: tdata_width {tdata_width} != elements x element_width "
+                              f"({fmt.elements} x {fmt.element_width})")
+        return fmt
+
+    @property
+    def tdata_width(self) -> int:
+        return self.elements * self.element_width
+
+    @property
+    def n_bytes(self) -> int:
+        """Bytes of one ``tdata`` word, zero-padded to whole bytes."""
+        return (self.tdata_width + 7) // 8
+
+    @property
+    def int_min(self) -> int:
+        return -(1 << (self.element_width - 1)) if self.signed else 0
+
+    @property
+    def int_max(self) -> int:
+        return (1 << (self.element_width - 1)) - 1 if self.signed else (1 << self.element_width) - 1
+
+    @property
+    def step(self) -> float:
+        return self.scale * 2.0 ** (-self.frac)
+
+    def to_ints(self, values: np.ndarray) -> np.ndarray:
+        """Real values (on the fixed-point grid) -> integers q, shape (n, elements)."""
+        v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        if v.shape[1] != self.elements:
+            raise ConfigError(f"vectors have {v.shape[1]} elements, the design takes {self.elements}")
+        q = np.rint(v / self.step)
+        off = np.nonzero(np.abs(q * self.step - v) > 1e-9 * max(1.0, float(np.abs(v).max(initial=0))))
+        if off[0].size:
+            i, j = int(off[0][0]), int(off[1][0])
+            raise ConfigError(f"sample {i}, element {j}: {v[i, j]!r} is not on the input grid (step {self.step})")
+        q = q.astype(np.int64)
+        bad = np.nonzero((q < self.int_min) | (q > self.int_max))
+        if bad[0].size:
+            i, j = int(bad[0][0]), int(bad[1][0])
+            raise ConfigError(f"sample {i}, element {j}: {v[i, j]!r} is outside the input range "
+                              f"[{self.int_min * self.step}, {self.int_max * self.step}]")
+        return q
+
+    def to_real(self, q: np.ndarray) -> np.ndarray:
+        return np.asarray(q, dtype=np.float64) * self.step
+
+
+@dataclass(frozen=True)
+class ConfigPort:
+    """A register-bank configuration interface: ``cfg_we``, ``cfg_addr``, ``cfg_data``
+    (one register written per clock while ``cfg_we`` is high), and the words to load."""
+
+    addr_width: int
+    data_width: int
+    words: tuple[int, ...]
+
+    @classmethod
+    def from_json(cls, d: dict, where: str) -> "ConfigPort":
+        try:
+            return cls(int(d["addr_width"]), int(d["data_width"]), tuple(int(w) for w in d["words"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: bad config port ({type(e).__name__}: {e})") from None
+
+
+@dataclass(frozen=True)
+class RtlDesign:
+    run_dir: Path
+    top: str
+    files: tuple[Path, ...]      # absolute: tools run in other working directories
+    ii: int
+    latency_cycles: int
+    clock_port: str
+    reset_port: str
+    reset_active_high: bool
+    input: PortFormat
+    output: PortFormat
+    weights: str                 # "hardwired" | "registers"
+    model: Path | None
+    raw: dict                    # the whole record, for stage-specific keys
+    config: ConfigPort | None = None
+
+    @property
+    def rtl_json(self) -> Path:
+        return self.run_dir / "rtl.json"
+
+    @property
+    def design_id(self) -> int:
+        """32-bit digest of the core's Verilog; the board reports it so ``deploy`` can tell
+        that the bitstream on the board is this design."""
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        return int.from_bytes(h.digest()[:4], "little")
+
+
+def load_design(run_dir: str | Path) -> RtlDesign:
+    """Read ``<run_dir>/rtl.json``.
+
+    Raises :class:`RtlNotGenerated` when it is missing, ``ConfigError`` naming the file when
+    a field is missing or bad, when listed Verilog files do not exist, or when ``ii`` < 1.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "rtl.json"
+    if not path.exists():
+        raise RtlNotGenerated(f"{path} does not exist: run `hwflow rtl MODEL -o {run_dir}` first")
+    try:
+        d = read_json(path)
+        design = RtlDesign(
+            run_dir=run_dir, top=str(d["top"]), files=tuple((run_dir / f).resolve() for f in d["files"]),
+            ii=int(d.get("ii", 1)), latency_cycles=int(d.get("latency_cycles", 0)),
+            clock_port=str(d.get("clock_port", "clk")), reset_port=str(d.get("reset_port", "rst")),
+            reset_active_high=bool(d.get("reset_active_high", True)),
+            input=PortFormat.from_json(d["input"], f"{path} input"),
+            output=PortFormat.from_json(d["output"], f"{path} output"),
+            weights=str(d.get("weights", "hardwired")),
+            model=(run_dir / d["model"]) if d.get("model") else None,
+            raw=d,
+            config=ConfigPort.from_json(d["config"], f"{path} config") if d.get("config") else None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"{path}: missing or bad field ({type(e).__name__}: {e})") from None
+    missing = [str(f) for f in design.files if not f.exists()]
+    if missing:
+        raise ConfigError(f"{path} lists Verilog files that do not exist: {', '.join(missing)}")
+    if design.ii < 1:
+        raise ConfigError(f"{path}: ii must be >= 1, got {design.ii}")
+    return design
