@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import re
 from pathlib import Path
+from typing import Iterable, Iterator
 
 
 @dataclass
@@ -45,6 +46,26 @@ def _timescale_seconds(text: str) -> float:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
+def _declared_vars(lines: Iterable[str]) -> Iterator[tuple[str | None, int, list[str]]]:
+    """Walk the VCD header (``$scope``/``$upscope``/``$var`` up to ``$enddefinitions``) of
+    ``lines``: for every ``$var``, its scope's name (None at the top), the scope depth and the
+    line's tokens (``$var wire 8 ! name [7:0] $end``). When it ends, an open file given as
+    ``lines`` stands at the line after ``$enddefinitions``."""
+    stack: list[str] = []
+    for line in lines:
+        tok = line.split()
+        if not tok:
+            continue
+        if tok[0] == "$scope":
+            stack.append(tok[2])
+        elif tok[0] == "$upscope":
+            stack.pop()
+        elif tok[0] == "$var":
+            yield (stack[-1] if stack else None), len(stack), tok
+        elif tok[0] == "$enddefinitions":
+            return
+
+
 def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_unit_s: float | None = 1e-9,
                       prefix: str = "") -> Activity:
     """Activity of the signals declared directly in the scope whose name is ``scope``
@@ -62,7 +83,6 @@ def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_uni
     factor = time_unit_s / _timescale_seconds(m.group(1)) if m and time_unit_s is not None else 1.0
     t_start, t_end = int(round(t_start * factor)), int(round(t_end * factor))
     widths: dict[str, int] = {}
-    stack: list[str] = []
     act = Activity(t_start, t_end, time_factor=factor)
     value: dict[tuple[str, int], str] = {}       # (id, bit) -> '0'/'1'/'x'
     since: dict[tuple[str, int], int] = {}       # time the current value began (clamped to window)
@@ -87,32 +107,22 @@ def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_uni
         since[key] = now
 
     with open(path) as f:
-        in_defs = True
-        for line in f:
-            if in_defs:
-                tok = line.split()
-                if not tok:
-                    continue
-                if tok[0] == "$scope":
-                    stack.append(tok[2])
-                elif tok[0] == "$upscope":
-                    stack.pop()
-                elif tok[0] == "$var" and stack and stack[-1] == scope and tok[4].startswith(prefix):
-                    width, vid, ref = int(tok[2]), tok[3], tok[4][len(prefix):]
-                    rng = tok[5] if len(tok) > 5 and tok[5].startswith("[") else ""
-                    lsb = 0
-                    if rng and ":" in rng:
-                        msb_s, lsb_s = rng.strip("[]").split(":")
-                        lsb = min(int(msb_s), int(lsb_s))
-                    widths[vid] = width
-                    for b in range(width):
-                        n = ref if width == 1 and not rng else f"{ref}[{lsb + b}]"
-                        names.setdefault((vid, b), []).append(n)
-                        act.toggles[n] = 0
-                        act.high_time[n] = 0
-                elif tok[0] == "$enddefinitions":
-                    in_defs = False
+        for var_scope, _, tok in _declared_vars(f):
+            if var_scope != scope or not tok[4].startswith(prefix):
                 continue
+            width, vid, ref = int(tok[2]), tok[3], tok[4][len(prefix):]
+            rng = tok[5] if len(tok) > 5 and tok[5].startswith("[") else ""
+            lsb = 0
+            if rng and ":" in rng:
+                msb_s, lsb_s = rng.strip("[]").split(":")
+                lsb = min(int(msb_s), int(lsb_s))
+            widths[vid] = width
+            for b in range(width):
+                n = ref if width == 1 and not rng else f"{ref}[{lsb + b}]"
+                names.setdefault((vid, b), []).append(n)
+                act.toggles[n] = 0
+                act.high_time[n] = 0
+        for line in f:
             c = line[0] if line else ""
             if c == "#":
                 now = int(line[1:])
@@ -144,7 +154,6 @@ def sample_outputs(path: Path, clock: str, valid: str, data: str) -> list[tuple[
     """(valid, data) of top-scope signals just before every rising edge of ``clock``
     (None for x/z), for reading a testbench's output beats back from a Yosys ``sim`` VCD."""
     ids: dict[str, str] = {}
-    depth = 0
     vals: dict[str, str] = {}
     out: list[tuple[int | None, int | None]] = []
     block: list[tuple[str, str]] = []
@@ -165,21 +174,10 @@ def sample_outputs(path: Path, clock: str, valid: str, data: str) -> list[tuple[
         block.clear()
 
     with open(path) as f:
-        in_defs = True
+        for _, depth, tok in _declared_vars(f):
+            if depth == 1 and tok[4] in (clock, valid, data):
+                ids[tok[4]] = tok[3]
         for line in f:
-            if in_defs:
-                tok = line.split()
-                if not tok:
-                    continue
-                if tok[0] == "$scope":
-                    depth += 1
-                elif tok[0] == "$upscope":
-                    depth -= 1
-                elif tok[0] == "$var" and depth == 1 and tok[4] in (clock, valid, data):
-                    ids[tok[4]] = tok[3]
-                elif tok[0] == "$enddefinitions":
-                    in_defs = False
-                continue
             c = line[0] if line else ""
             if c == "#":
                 flush()
