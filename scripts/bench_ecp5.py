@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hwflow.artifacts import write_json  # noqa: E402
+from hwflow.artifacts import read_json, write_json  # noqa: E402
 
 DEFAULT_MODEL = REPO.parent / "shared" / "models" / "external" / "qkeras_jettagging.onnx"
 
@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--board", default="ulx3s")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_ecp5")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--router", default="router2",
+                    help="nextpnr router (router2: router1 had not routed the jet tagger after 2.5 h here)")
     ap.add_argument("--core-synth", action="store_true",
                     help="also synthesize the core alone (the model's own resources, without the UART bridge)")
     args = ap.parse_args(argv)
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.time()
     rtl_json = generate_rtl(args.model, run)
     rtl_seconds = time.time() - t0
-    rtl = json.loads(Path(rtl_json).read_text())
+    rtl = read_json(rtl_json)
 
     core = None
     if args.core_synth:
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(args.out / "bench_ecp5.json", partial)
 
     t0 = time.time()
-    bit = build_bitstream(run, board, seed=args.seed)    # reuses the synthesis above
+    bit = build_bitstream(run, board, seed=args.seed, router=args.router)    # reuses the synthesis above
     bitstream_seconds = time.time() - t0
 
     result = {
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         "board_top_synth": partial["board_top_synth"],
         "pnr": {"fmax_mhz": bit["fmax_min_mhz"], "clock_constraint_mhz": bit["clock_constraint_mhz"],
                 "timing_met": bit["timing_met"], "utilization": bit["utilization"],
-                "nextpnr_seconds": bit["pnr_seconds"]},
+                "router": args.router, "seed": args.seed, "nextpnr_seconds": bit["pnr_seconds"]},
         "bitstream": {"file": bit["bitstream"], "bytes": bit["bitstream_bytes"], "sha256": bit["bitstream_sha256"],
                       "wall_seconds_pnr_pack": round(bitstream_seconds, 2)},
         "total_seconds": round(time.time() - t_all, 2),

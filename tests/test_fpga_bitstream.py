@@ -71,9 +71,19 @@ def test_bitstream_icebreaker_small_model(tmp_path, external_dir):
 def test_bitstream_orangecrab_ecp5(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(EW_CORE, run)
-    r = build_bitstream(run, "orangecrab")
+    r = build_bitstream(run, "orangecrab", router="router2")
+    assert "Running router2" in (run / "fpga" / "orangecrab" / "nextpnr.log").read_text()
+    assert r["router"] == "router2"
     assert r["part"] == "LFE5U-25F-CSFBGA285" and r["timing_met"] and r["fmax_min_mhz"] > 48
     assert r["utilization"]["TRELLIS_COMB"]["available"] == 24288
     data = (run / r["bitstream"]).read_bytes()
     assert LFE5U_25F_IDCODE in data[:512], "ECP5 bitstream should carry the LFE5U-25F IDCODE"
     assert read_json(run / "bitstream.json")["status"] == "complete"
+
+
+def test_unknown_router_refused_before_any_work(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(EW_CORE, run)
+    res = CliRunner().invoke(app, ["bitstream", str(run), "--board", "orangecrab", "--router", "router9"])
+    assert res.exit_code != 0 and "router9" in res.output and "router1, router2" in res.output
+    assert not (run / "bitstream.json").exists() and not (run / "synth.json").exists()

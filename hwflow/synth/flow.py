@@ -131,14 +131,16 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
 
 
 def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = None,
-                    seed: int = 1, prescreen_fit: bool = True) -> dict:
+                    seed: int = 1, prescreen_fit: bool = True, router: str | None = None) -> dict:
     """Board top -> synthesis with fit check -> place and route -> bitstream; writes
-    ``synth.json`` and ``bitstream.json``."""
+    ``synth.json`` and ``bitstream.json``. ``router``: nextpnr's router1 or router2 (None:
+    nextpnr's default for the family)."""
     run_dir = Path(run_dir)
     b = load_board(board) if isinstance(board, (str, Path)) else board
     if b.family not in OPEN_BITSTREAM_FAMILIES:
         Vivado().locate()   # VendorToolMissing before any work when Vivado is absent
         return _vivado_bitstream(run_dir, b, baud, prescreen_fit)
+    pnr_tool = NextpnrPnR(b, seed=seed, router=router)   # ConfigError for an unknown router, before any work
     synth_params = {"target": b.family, "board": b.name, "baud": baud,
                     "design_id": f"{load_design(run_dir).design_id:08x}"}
     if is_up_to_date(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=synth_params):
@@ -146,11 +148,11 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     else:
         synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit)
     out_dir = run_dir / "fpga" / b.name
-    params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed}
+    params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed, "router": router}
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:
         st.tools = {"nextpnr": _version_of("nextpnr", b.family), "packer": _version_of("packer", b.family)}
         cons = out_dir / f"{b.name}.{b.constraints.format}"
-        pnr = NextpnrPnR(b, seed=seed).run(run_dir / synth["netlist"], cons, out_dir)
+        pnr = pnr_tool.run(run_dir / synth["netlist"], cons, out_dir)
         bitstream, pack_log = BitstreamPacker(b).run(pnr.routed, out_dir)
         for f in (pnr.routed, pnr.report, pnr.log, bitstream, pack_log):
             st.output(f)
@@ -162,6 +164,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
             "timing_met": pnr.timing_met, "utilization": pnr.utilization,
             "baud": baud or b.uart.baud, "design_id": f"{load_design(run_dir).design_id:08x}",
             "pnr_seconds": pnr.seconds, "synth_seconds": synth["yosys_seconds"],
+            "router": router or "nextpnr default",
         }
         result = st.result
     return result

@@ -47,12 +47,21 @@ def _require_open_family(board: Board) -> None:
                           f"nextpnr is used for {', '.join(OPEN_BITSTREAM_FAMILIES)} boards")
 
 
+# nextpnr's routers. router1 (its default for iCE40 and ECP5) is fine for the small iCE40
+# designs; on a 50k-LUT ECP5 design it had not finished after 2.5 h here, where router2 (the
+# negotiated-congestion router nextpnr uses by default for newer families) routes it.
+ROUTERS = ("router1", "router2")
+
+
 class NextpnrPnR:
-    def __init__(self, board: Board, seed: int = 1) -> None:
+    def __init__(self, board: Board, seed: int = 1, router: str | None = None) -> None:
         _require_open_family(board)
+        if router is not None and router not in ROUTERS:
+            raise ConfigError(f"unknown nextpnr router {router!r}; choose one of {', '.join(ROUTERS)}")
         self.board = board
         self.tool = Nextpnr(board.family)
         self.seed = seed
+        self.router = router
 
     def command(self, netlist: Path, constraints: Path, routed: Path, report: Path) -> list[str]:
         """nextpnr's command line; paths are given relative to the directory it runs in (the
@@ -62,6 +71,8 @@ class NextpnrPnR:
                "--freq", f"{b.clock.frequency_hz / 1e6:g}", "--report", str(report), "--seed", str(self.seed),
                # a design that misses the board clock still gets a bitstream; timing_met says so
                "--timing-allow-fail"]
+        if self.router:
+            cmd += ["--router", self.router]
         if b.family == "ice40":
             cmd += ["--pcf", str(constraints), "--asc", str(routed)]
         else:
