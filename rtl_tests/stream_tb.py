@@ -37,6 +37,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
+from hwflow.backends.rtl.words import read_hex, write_hex
+
 PERIOD_NS = 10
 
 
@@ -52,16 +54,11 @@ def _load_cfg() -> dict:
     return cfg
 
 
-def _read_hex(path: str) -> list[int]:
-    with open(path) as f:
-        return [int(line, 16) for line in f if line.strip()]
-
-
 @cocotb.test()
 async def stream_through(dut):
     cfg = _load_cfg()
-    stim = _read_hex(cfg["stimulus"])
-    expected = _read_hex(cfg["expected"]) if cfg.get("expected") else None
+    stim = read_hex(cfg["stimulus"])
+    expected = read_hex(cfg["expected"]) if cfg.get("expected") else None
     latency = int(cfg["latency"])
     ii = int(cfg.get("ii", 1))  # cycles between accepted beats at full rate (folded designs: > 1)
     burst = min(int(cfg.get("burst", 64)), len(stim))
@@ -128,8 +125,7 @@ async def stream_through(dut):
                 mismatches += 1
                 if first is None:
                     first = {"index": i, "input_hex": f"{stim[i]:x}", "expected_hex": f"{exp:x}", "got_hex": f"{got:x}"}
-    with open(cfg["outputs"], "w") as f:
-        f.write("".join(f"{v:x}\n" for v in outputs))
+    write_hex(cfg["outputs"], outputs, int(cfg["tdata_out"]))
     res = {
         "samples": n,
         "cycles": cycle,

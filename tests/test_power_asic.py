@@ -104,7 +104,6 @@ def test_buffer_trees_keep_the_logic_and_bound_fanout(profiles, run_dir, tmp_pat
     from hwflow.backends.rtl.design import load_design
     from hwflow.power.buffering import buffer_netlist
     from hwflow.power.simulate import compare_outputs
-    from hwflow.power.stimulus import pack_words
     from hwflow.power.yosys_sim import run_yosys_stream
 
     synth = run_dir / "profile" / "asic-osu018" / "synth"
@@ -116,7 +115,7 @@ def test_buffer_trees_keep_the_logic_and_bound_fanout(profiles, run_dir, tmp_pat
         uses[m.group(1)] = uses.get(m.group(1), 0) + 1
     assert max(uses.values()) <= 4
     d = load_design(run_dir)
-    words = pack_words(np.random.default_rng(3).integers(-8, 8, size=(20, 8)), d.input)
+    words = d.input.pack(np.random.default_rng(3).integers(-8, 8, size=(20, 8)))
     rtl = run_yosys_stream(d, d.files, words, tmp_path / "rtl", vcd_all=False)
     gate = run_yosys_stream(d, [buf.verilog], words, tmp_path / "gate", gate_level_liberty=Liberty("osu018").path,
                             vcd_all=False)

@@ -10,7 +10,6 @@ from hwflow.backends.rtl.design import load_design
 from hwflow.power import profile
 from hwflow.power.regweights import LayerSlice, write_slice_design
 from hwflow.power.simulate import run_stream
-from hwflow.power.stimulus import pack_words, unpack_words
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +25,9 @@ def test_register_bank_loads_weights_through_config_port(tmp_path, tiny_slice):
     write_slice_design(tmp_path / "r", "toy_registers", tiny_slice, "registers")
     d = load_design(tmp_path / "r")
     assert d.config is not None and d.config.words == (5, 13, 0, 8)   # two's complement, 4 bits
-    words = pack_words(tiny_slice.x, d.input)
+    words = d.input.pack(tiny_slice.x)
     res = run_stream(d, d.files, d.top, words, tmp_path / "sim", vcd=False)
-    got = unpack_words(res.outputs, d.output)
+    got = d.output.unpack(res.outputs)
     want = tiny_slice.x.reshape(-1, 2, 4) @ tiny_slice.weights
     assert (got == want).all()
 
@@ -38,8 +37,8 @@ def test_yosys_harness_loads_weights_too(tmp_path, tiny_slice):
 
     write_slice_design(tmp_path / "r", "toy_registers", tiny_slice, "registers")
     d = load_design(tmp_path / "r")
-    res = run_yosys_stream(d, d.files, pack_words(tiny_slice.x, d.input), tmp_path / "ysim", vcd_all=False)
-    assert (unpack_words(res.outputs, d.output) == tiny_slice.x.reshape(-1, 2, 4) @ tiny_slice.weights).all()
+    res = run_yosys_stream(d, d.files, d.input.pack(tiny_slice.x), tmp_path / "ysim", vcd_all=False)
+    assert (d.output.unpack(res.outputs) == tiny_slice.x.reshape(-1, 2, 4) @ tiny_slice.weights).all()
 
 
 def test_registers_cost_area_and_flip_flops(tmp_path, tiny_slice):

@@ -11,7 +11,7 @@ from hwflow.errors import ConfigError, MismatchError
 from hwflow.power.opensta import parse_checks, parse_power
 from hwflow.power.profile import parse_clock
 from hwflow.power.simulate import compare_outputs
-from hwflow.power.stimulus import pack_words, quantize_inputs, unpack_words
+from hwflow.power.stimulus import quantize_inputs
 from hwflow.power.vcd import read_vcd_activity
 
 VCD = """$version test $end
@@ -66,13 +66,13 @@ def test_vcd_toggles_duty_window_and_aliases(tmp_path):
 def test_pack_unpack_roundtrip_and_quantize():
     fmt = PortFormat(elements=3, element_width=4, signed=True, frac=1, scale=1.0, shape=(1, 3))
     q = np.array([[0, 7, -8], [-1, 1, 3]])
-    words = pack_words(q, fmt)
+    words = fmt.pack(q)
     assert words[0] == (0 | 7 << 4 | 8 << 8)
-    assert (unpack_words(words, fmt) == q).all()
+    assert (fmt.unpack(words) == q).all()
     # x = q * 2**-1; saturates at the element range
     assert quantize_inputs(np.array([[0.5, 100.0, -100.0]]), fmt).tolist() == [[1, 7, -8]]
     with pytest.raises(ConfigError):
-        pack_words(np.array([[0, 8, 0]]), fmt)
+        fmt.pack(np.array([[0, 8, 0]]))
 
 
 def test_parse_clock():

@@ -18,7 +18,6 @@ from hwflow.power.liberty import read_liberty
 from hwflow.power.buffering import buffer_netlist
 from hwflow.power.opensta import PinActivity, driver_activities, run_sta
 from hwflow.power.simulate import compare_outputs, run_stream
-from hwflow.power.stimulus import pack_words
 from hwflow.power.vcd import read_vcd_activity
 from hwflow.tools import Liberty
 
@@ -76,7 +75,7 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
         raise ConfigError(f"unknown synthesis effort {synth!r}; valid: {', '.join(SYNTH_EFFORTS)}")
     net = synthesize_asic(design, lib.path, work_dir / "synth", hierarchical=synth == "default",
                           abc_fast=synth == "fast")
-    words = pack_words(stim.q, design.input)
+    words = design.input.pack(stim.q)
     act, period, cycles, check = _simulate(design, net, lib, words, work_dir, simulator, check_rtl)
     activities, missing = driver_activities(net.netlist_json, design.top, act, period, design.clock_port)
     if missing:

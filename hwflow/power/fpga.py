@@ -29,7 +29,6 @@ from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import ConfigError
 from hwflow.power.data import Stimulus
 from hwflow.power.simulate import compare_outputs, run_stream
-from hwflow.power.stimulus import pack_words
 from hwflow.power.vcd import read_vcd_activity
 from hwflow.tools import Yosys
 
@@ -88,7 +87,7 @@ def profile_fpga(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
     Yosys().run_script(script, cwd=synth_dir, log=synth_dir / "fpga_synth.log")
     counts = {k: int(v) for k, v in read_json(synth_dir / "stat.json")["design"]["num_cells_by_type"].items()}
 
-    words = pack_words(stim.q, design.input)
+    words = design.input.pack(stim.q)
     gate = run_stream(design, [synth_dir / "netlist.v", cells_sim(family)], design.top, words,
                       work_dir / "netsim", split_ports=True, vcd=True, defines=SIM_DEFINES[family])
     check = {"samples": len(words), "compared_with_rtl": False}

@@ -17,8 +17,8 @@ from typing import Sequence
 
 from hwflow.artifacts import file_digest
 from hwflow.backends.rtl.design import RtlDesign
+from hwflow.backends.rtl.words import read_hex, write_hex
 from hwflow.errors import MismatchError, ToolFailed
-from hwflow.power.stimulus import read_hex, write_hex
 from hwflow.power.testbench import HALF_PERIOD, write_testbench
 from hwflow.tools import Verilator, run_tool
 
@@ -91,9 +91,9 @@ def run_stream(design: RtlDesign, sources: Sequence[Path], dut_module: str, word
     work_dir.mkdir(parents=True)
     build_root = Path(build_root) if build_root is not None else work_dir.parent / f"{work_dir.name}_build"
     binary = _build(design, sources, dut_module, len(words), build_root, split_ports, vcd, timeout, defines)
-    write_hex(words, design.input.tdata_width, work_dir / "stimulus.hex")
+    write_hex(work_dir / "stimulus.hex", words, design.input.tdata_width)
     if design.config is not None:
-        write_hex(list(design.config.words), design.config.data_width, work_dir / "config.hex")
+        write_hex(work_dir / "config.hex", design.config.words, design.config.data_width)
     tool = Verilator()
     proc = run_tool([binary], cwd=work_dir, log=work_dir / "sim.log", env=tool.env(),
                     tool="gate-level simulation", timeout=timeout)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Sequence
 
 from hwflow.backends.rtl.design import RtlDesign
+from hwflow.backends.rtl.words import write_hex
 from hwflow.errors import MismatchError
-from hwflow.power.stimulus import write_hex
 from hwflow.tools import Yosys
 
 RESET_CYCLES = 4
@@ -95,9 +95,9 @@ def run_yosys_stream(design: RtlDesign, sources: Sequence[Path], words: list[int
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
     w = work_dir.resolve()
-    write_hex(words, design.input.tdata_width, w / "stimulus.hex")
+    write_hex(w / "stimulus.hex", words, design.input.tdata_width)
     if design.config:
-        write_hex(list(design.config.words), design.config.data_width, w / "config.hex")
+        write_hex(w / "config.hex", design.config.words, design.config.data_width)
     split = gate_level_liberty is not None
     (w / "harness.v").write_text(_harness(design, len(words), split, w))
     n_cfg = len(design.config.words) if design.config else 0

@@ -1,6 +1,8 @@
-"""Between real-valued tensors and the stream's packed integer beats (CONTRACTS.md
-section 4): element i of a beat in bits [i*EW +: EW], two's complement (or unsigned)
-integer q of x = q * scale * 2**-frac. Plus stimulus and the reference outputs."""
+"""Between real-valued tensors and the integers q of the stream's elements (CONTRACTS.md
+section 4): x = q * scale * 2**-frac, within the port's value range (``int_min``/``int_max``
+of rtl.json where given, else the element width's). Plus stimulus and the reference
+outputs. Packing q into beats is ``PortFormat.pack``/``unpack``
+(hwflow.backends.rtl.design); their hex files, hwflow.backends.rtl.words."""
 
 from __future__ import annotations
 
@@ -47,39 +49,6 @@ def to_int(port: dict, x: np.ndarray, what: str, strict: bool = True) -> np.ndar
 
 def to_real(port: dict, q: np.ndarray) -> np.ndarray:
     return np.asarray(q, dtype=np.float64) * _step(port)
-
-
-def pack(port: dict, q: np.ndarray) -> list[int]:
-    ew = int(port["element_width"])
-    mask = (1 << ew) - 1
-    beats = []
-    for row in q:
-        v = 0
-        for i, e in enumerate(row):
-            v |= (int(e) & mask) << (i * ew)
-        beats.append(v)
-    return beats
-
-
-def unpack(port: dict, beats: list[int]) -> np.ndarray:
-    ew, n, signed = int(port["element_width"]), int(port["elements"]), bool(port["signed"])
-    mask = (1 << ew) - 1
-    out = np.empty((len(beats), n), dtype=np.int64)
-    for s, v in enumerate(beats):
-        for i in range(n):
-            e = (v >> (i * ew)) & mask
-            if signed and e >> (ew - 1):
-                e -= 1 << ew
-            out[s, i] = e
-    return out
-
-
-def write_hex(path: Path, beats: list[int]) -> None:
-    Path(path).write_text("".join(f"{b:x}\n" for b in beats))
-
-
-def read_hex(path: Path) -> list[int]:
-    return [int(line, 16) for line in Path(path).read_text().split()]
 
 
 def corner_ints(lo: int, hi: int, n_el: int) -> list[np.ndarray]:

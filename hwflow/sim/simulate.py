@@ -10,6 +10,7 @@ import numpy as np
 
 from hwflow.artifacts import read_json, stage, write_json
 from hwflow.backends.rtl.design import RtlDesign, load_design
+from hwflow.backends.rtl.words import read_hex, write_hex
 from hwflow.errors import ConfigError, HwflowError, MismatchError
 from hwflow.sim import codec
 from hwflow.sim.runner import build, run_testbench
@@ -66,10 +67,10 @@ def simulate(
         q_ref = codec.to_int(rtl["output"], y_ref, "reference output", strict=False)
         work = run_dir / "sim"
         work.mkdir(exist_ok=True)
-        codec.write_hex(work / "stimulus.hex", codec.pack(rtl["input"], q_in))
+        write_hex(work / "stimulus.hex", design.input.pack(q_in), design.input.tdata_width)
         expected = None
         if q_ref is not None:
-            codec.write_hex(work / "expected.hex", codec.pack(rtl["output"], q_ref))
+            write_hex(work / "expected.hex", design.output.pack(q_ref), design.output.tdata_width)
             expected = "expected.hex"
         cfg = {
             "tdata_in": design.input.tdata_width, "tdata_out": design.output.tdata_width,
@@ -90,7 +91,7 @@ def simulate(
             raise HwflowError(f"the testbench ended without results; see {work / 'sim.log'}")
         tb = read_json(work / "tb_results.json")
 
-        q_out = codec.unpack(rtl["output"], codec.read_hex(work / "outputs.hex"))
+        q_out = design.output.unpack(read_hex(work / "outputs.hex"))
         y_rtl = codec.to_real(rtl["output"], q_out).reshape((len(x), *design.output.shape[1:]))
         diff = np.any(y_rtl.reshape(len(x), -1) != y_ref.reshape(len(x), -1), axis=1)
         n_bad = int(diff.sum())

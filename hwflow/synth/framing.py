@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from hwflow.backends.rtl.design import PortFormat
-from hwflow.errors import ConfigError, HwflowError
+from hwflow.errors import HwflowError
 
 CMD_INFER = 0xA5
 CMD_INFO = 0xA6
@@ -37,35 +37,18 @@ VectorFormat = PortFormat
 
 
 def pack_vector(q: Iterable[int], fmt: VectorFormat) -> bytes:
-    """Integers of one vector -> the little-endian bytes of its tdata."""
-    q = [int(x) for x in q]
-    if len(q) != fmt.elements:
-        raise ConfigError(f"vector has {len(q)} elements, expected {fmt.elements}")
-    mask = (1 << fmt.element_width) - 1
-    tdata = 0
-    for i, x in enumerate(q):
-        if not fmt.int_min <= x <= fmt.int_max:
-            raise ConfigError(f"element {i} = {x} does not fit {fmt.element_width} bits "
-                              f"({'signed' if fmt.signed else 'unsigned'})")
-        tdata |= (x & mask) << (i * fmt.element_width)
-    return tdata.to_bytes(fmt.n_bytes, "little")
+    """Integers of one vector -> the little-endian bytes of its tdata (``fmt.pack``)."""
+    return fmt.pack([list(q)])[0].to_bytes(fmt.n_bytes, "little")
 
 
 def unpack_vector(payload: bytes, fmt: VectorFormat) -> np.ndarray:
-    """The bytes of one tdata -> integers (sign-extended when signed)."""
+    """The bytes of one tdata -> integers (sign-extended when signed; ``fmt.unpack``)."""
     if len(payload) != fmt.n_bytes:
         raise FramingError(f"vector payload has {len(payload)} bytes, expected {fmt.n_bytes}")
     tdata = int.from_bytes(payload, "little")
     if tdata >> fmt.tdata_width:
         raise FramingError(f"padding bits above bit {fmt.tdata_width} are not zero: {payload.hex()}")
-    mask = (1 << fmt.element_width) - 1
-    out = np.empty(fmt.elements, dtype=np.int64)
-    for i in range(fmt.elements):
-        x = (tdata >> (i * fmt.element_width)) & mask
-        if fmt.signed and x >> (fmt.element_width - 1):
-            x -= 1 << fmt.element_width
-        out[i] = x
-    return out
+    return fmt.unpack([tdata])[0]
 
 
 def encode_infer(q: Iterable[int], fmt: VectorFormat) -> bytes:

@@ -96,6 +96,52 @@ class PortFormat:
     def to_real(self, q: np.ndarray) -> np.ndarray:
         return np.asarray(q, dtype=np.float64) * self.step
 
+    def pack(self, q) -> list[int]:
+        """Integers, first axis the vectors (the rest flattened in C order, ``elements`` per
+        vector) -> one ``tdata`` word per vector: element i in bits [i*EW +: EW], two's
+        complement when signed. The one packer of stream words (simulation, power, UART).
+
+        Raises ``ConfigError`` naming the vector and element that is not an integer or does
+        not fit the element width, or the element count that is not the port's."""
+        a = np.asarray(q)
+        if len(a) == 0:
+            return []
+        a = a.reshape(len(a), -1)
+        if a.shape[1] != self.elements:
+            raise ConfigError(f"vectors have {a.shape[1]} elements, the port takes {self.elements}")
+        if a.dtype.kind == "f":
+            off = np.argwhere(~np.isfinite(a) | (a != np.rint(a)))
+            if len(off):
+                s, e = (int(i) for i in off[0])
+                raise ConfigError(f"vector {s}, element {e} = {float(a[s, e])!r} is not an integer")
+        bad = np.argwhere((a < self.int_min) | (a > self.int_max))
+        if len(bad):
+            s, e = (int(i) for i in bad[0])
+            raise ConfigError(f"vector {s}, element {e} = {int(a[s, e])} does not fit {self.element_width} bits "
+                              f"({'signed' if self.signed else 'unsigned'}: [{self.int_min}, {self.int_max}])")
+        ew, mask = self.element_width, (1 << self.element_width) - 1
+        words = []
+        for row in a.tolist():          # Python ints: tdata may be wider than 64 bits
+            w = 0
+            for i, x in enumerate(row):
+                w |= (int(x) & mask) << (i * ew)
+            words.append(w)
+        return words
+
+    def unpack(self, words) -> np.ndarray:
+        """``tdata`` words -> integers, shape (len(words), elements) int64, sign-extended when
+        signed. Raises ``ConfigError`` for a word that is negative or wider than ``tdata``."""
+        ew, mask, top = self.element_width, (1 << self.element_width) - 1, 1 << (self.element_width - 1)
+        out = np.empty((len(words), self.elements), dtype=np.int64)
+        for s, w in enumerate(words):
+            w = int(w)
+            if w < 0 or w >> self.tdata_width:
+                raise ConfigError(f"word {s} = {w:#x} does not fit the {self.tdata_width}-bit tdata")
+            for i in range(self.elements):
+                x = (w >> (i * ew)) & mask
+                out[s, i] = x - (x & top) * 2 if self.signed else x
+        return out
+
 
 @dataclass(frozen=True)
 class ConfigPort:
