@@ -150,7 +150,7 @@ def _bitstream(ctx: FlowContext) -> dict:
 
     results = {}
     for board in ctx.cfg.targets.boards:
-        rec = build_bitstream(ctx.hw_dir, board=board)
+        rec = build_bitstream(ctx.hw_dir, board=board, progress=ctx.progress)
         results[board] = {k: rec.get(k) for k in ("bitstream", "fmax_mhz", "timing_met")}
     return results
 

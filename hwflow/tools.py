@@ -15,11 +15,13 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from hwflow.errors import ToolFailed, ToolNotFound, VendorToolMissing
 
@@ -50,15 +52,19 @@ def run_tool(
     tool: str | None = None,
     timeout: float | None = None,
     input: str | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``cmd``; stdout+stderr go to ``log`` (if given) and are returned.
 
     The log is written while the tool runs (``tail -f`` it to follow a long place and
-    route), not only when it ends. Raises ``ToolFailed`` with the last lines of output on a
-    non-zero exit.
+    route), not only when it ends; ``on_line`` (needs ``log``) is called with each line as
+    it comes, for progress displays. Raises ``ToolFailed`` with the last lines of output on
+    a non-zero exit.
     """
     cmd = [str(c) for c in cmd]
-    if log is None:
+    if on_line is not None and log is not None:
+        proc = _run_following(cmd, cwd, Path(log), env, timeout, input, on_line)
+    elif log is None:
         proc = subprocess.run(
             cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             timeout=timeout, input=input,
@@ -76,6 +82,56 @@ def run_tool(
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         raise ToolFailed(tool or Path(cmd[0]).name, proc.returncode, str(log) if log else None, tail)
     return proc
+
+
+def _run_following(cmd: list[str], cwd, log: Path, env, timeout: float | None, input: str | None,
+                   on_line: Callable[[str], None]) -> subprocess.CompletedProcess:
+    """``run_tool`` with a reader: each output line goes to the log and to ``on_line``. A
+    timer kills the tool at ``timeout`` even when it prints nothing."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        f.write(f"$ {' '.join(cmd)}\n")
+        f.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                text=True, errors="replace", bufsize=1,
+                                # its own process group: a timeout stops the children that hold
+                                # the output pipe too (a shell script's sleep, say)
+                                start_new_session=True)
+        timed_out = threading.Event()
+
+        def kill_group() -> None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        def kill_at_timeout() -> None:
+            timed_out.set()
+            kill_group()
+
+        timer = threading.Timer(timeout, kill_at_timeout) if timeout is not None else None
+        try:
+            if timer is not None:
+                timer.start()
+            if input is not None:
+                proc.stdin.write(input)
+                proc.stdin.close()
+            for line in proc.stdout:
+                f.write(line)
+                f.flush()
+                on_line(line.rstrip("\n"))
+            returncode = proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if proc.poll() is None:      # on_line raised, or we were interrupted
+                kill_group()
+                proc.wait()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(cmd, timeout)
+    out = log.read_text(errors="replace").split("\n", 1)[1]
+    return subprocess.CompletedProcess(cmd, returncode, out)
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,20 @@ def test_run_tool_log_is_written_while_the_tool_runs(tmp_path):
     with pytest.raises(ToolFailed, match="boom"):
         run_tool(["sh", "-c", "echo boom; exit 3"], log=tmp_path / "bad.log", tool="sh")
     assert isinstance(proc, subprocess.CompletedProcess)
+
+
+def test_run_tool_hands_each_line_to_on_line_and_keeps_the_timeout(tmp_path):
+    from hwflow.errors import ToolFailed
+    from hwflow.tools import run_tool
+
+    lines: list[str] = []
+    log = tmp_path / "tool.log"
+    proc = run_tool(["sh", "-c", "echo first; echo second >&2; echo third"], log=log, tool="sh",
+                    on_line=lines.append)
+    assert lines == ["first", "second", "third"]
+    assert proc.stdout == "first\nsecond\nthird\n" and log.read_text() == "$ sh -c echo first; echo second >&2; echo third\n" + proc.stdout
+    with pytest.raises(ToolFailed, match="boom"):
+        run_tool(["sh", "-c", "echo boom; exit 3"], log=tmp_path / "bad.log", tool="sh", on_line=lines.append)
+    # a tool that prints nothing is still stopped at its timeout
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_tool(["sh", "-c", "sleep 30"], log=tmp_path / "slow.log", tool="sh", timeout=1, on_line=lines.append)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pytest
 from typer.testing import CliRunner
 
 from hwflow.artifacts import read_json
 from hwflow.cli import app
 from hwflow.synth import build_bitstream
+from hwflow.synth.nextpnr import nextpnr_progress
 from hwflow.tools import venv_bin
 
 from _fpga_util import EW_CORE, generated_run
@@ -42,7 +44,7 @@ def test_bitstream_icebreaker_small_model(tmp_path, external_dir):
     synth_record = (run / "synth.json").read_text()
     res = CliRunner().invoke(app, ["bitstream", str(run), "--board", "icebreaker"])
     assert res.exit_code == 0, res.output
-    assert "Fmax" in res.output
+    assert "Fmax" in res.output and "nextpnr: router" in res.output     # progress while it runs
     assert (run / "synth.json").read_text() == synth_record, "bitstream should reuse the up-to-date synthesis"
 
     synth = read_json(run / "synth.json")
@@ -87,3 +89,39 @@ def test_unknown_router_refused_before_any_work(tmp_path):
     res = CliRunner().invoke(app, ["bitstream", str(run), "--board", "orangecrab", "--router", "router9"])
     assert res.exit_code != 0 and "router9" in res.output and "router1, router2" in res.output
     assert not (run / "bitstream.json").exists() and not (run / "synth.json").exists()
+
+
+# lines of real nextpnr 0.11 logs: ECP5 with router2 (the jet tagger on the ULX3S) and
+# iCE40 with router1
+NEXTPNR_LINES = {
+    "Info: Running main analytical placer, max placement attempts per cell = 38056183.": "placing (HeAP)",
+    "Info:     at iteration #7, type ALL: wirelen solved = 343392, spread = 614433, legal = 627155; time = 4.59s":
+        "placer iteration 7: wirelength 343392",
+    "Info:   at iteration #15: temp = 0.000000, timing cost = 12163, wirelen = 509435":
+        "placement refinement iteration 15: wirelength 509435",
+    "Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 34.20 MHz (PASS at 25.00 MHz)":
+        "timing analysis: Fmax 34.20 MHz",
+    "Info: Running router2...": "routing (router2)",
+    "Info:     iter=9 wires=769210 overused=12758 overuse=13012 archfail=NA":
+        "router iteration 9: 12758 of 769210 wires overused",
+    "Info: Routing 14660 arcs.": "routing 14660 arcs (router1)",
+    "Info:       2000 |      278       1721 |  205   795 |     13051|       0.68       1.98|":
+        "router: 13051 arcs left after 2000 iterations",
+    "Info: Packing IOs..": None,
+    "Info:    IterCnt |  w/ripup   wo/ripup |  w/r  wo/r |      arcs| batch(sec) total(sec)|": None,
+}
+
+
+@pytest.mark.parametrize("line", list(NEXTPNR_LINES))
+def test_nextpnr_progress_lines(line):
+    assert nextpnr_progress(line) == NEXTPNR_LINES[line]
+
+
+def test_bitstream_reports_place_and_route_progress(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(EW_CORE, run)
+    lines: list[str] = []
+    build_bitstream(run, "icebreaker", progress=lines.append)
+    assert lines and all(line.startswith("nextpnr: ") for line in lines)
+    text = "\n".join(lines)
+    assert "placing (HeAP)" in text and "routing" in text and "timing analysis: Fmax" in text

@@ -19,6 +19,11 @@ from hwflow.errors import HwflowError, NotBuiltYet
 console = Console(stderr=True)
 out = Console()
 
+
+def print_progress(line: str) -> None:
+    """A stage's progress line (epoch, traced segment, router iteration), dimmed."""
+    out.print(f"[dim]{escape(line)}[/dim]")
+
 F = TypeVar("F", bound=Callable)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, out
+from hwflow.cli.common import cli_command, out, print_progress
 
 
 def _resources_line(r: dict) -> str:
@@ -49,7 +49,7 @@ def bitstream(
     """Board top -> Yosys -> fit check -> nextpnr -> icepack/ecppack (Vivado for Xilinx boards)."""
     from hwflow.synth import build_bitstream
 
-    r = build_bitstream(run, board, baud=baud, seed=seed, prescreen_fit=prescreen, router=router)
+    r = build_bitstream(run, board, baud=baud, seed=seed, prescreen_fit=prescreen, router=router, progress=print_progress)
     fmax = r.get("fmax_min_mhz")
     out.print(f"bitstream: {run / r['bitstream']}")
     if fmax is not None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
-from hwflow.cli.common import cli_command, out
+from hwflow.cli.common import cli_command, out, print_progress
 
 
 @cli_command
@@ -30,7 +29,7 @@ def rtl(
     from hwflow.backends.rtl import generate_rtl
 
     p = generate_rtl(model, output, top=top, latency_cutoff=latency_cutoff, input_type=input_type, lint=not no_lint,
-                     architecture=architecture, progress=lambda line: out.print(f"[dim]{escape(line)}[/dim]"))
+                     architecture=architecture, progress=print_progress)
     r = read_json(p)
     i, o = r["input"], r["output"]
     out.print(

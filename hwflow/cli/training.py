@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
-from hwflow.cli.common import cli_command, out
+from hwflow.cli.common import cli_command, out, print_progress
 from hwflow.errors import ConfigError
 
 
@@ -31,7 +30,7 @@ def train(
     else:
         raise ConfigError(f"unknown framework {framework!r}; valid: qkeras, brevitas")
     metrics = run(model, output, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
-                  progress=lambda line: out.print(f"[dim]{escape(line)}[/dim]"))
+                  progress=print_progress)
     summary = {k: metrics[k] for k in ("test_accuracy", "emd_model_cm",
                                        "emd_baseline_mean_shape_cm", "test_telescope_loss")
                if k in metrics}

@@ -9,8 +9,10 @@ the routed result into the file the board loads.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 from hwflow.artifacts import read_json
@@ -53,6 +55,36 @@ def _require_open_family(board: Board) -> None:
 ROUTERS = ("router1", "router2")
 
 
+# nextpnr log lines worth a progress line: the placer's and the router's iterations, and the
+# timing estimate after placement. A 50k-LUT ECP5 design spends hours in the router here, so
+# the user sees the overused-wire count fall (router2) or the arcs left (router1).
+_PROGRESS = (
+    (re.compile(r"Running main analytical placer"), lambda m: "placing (HeAP)"),
+    (re.compile(r"at iteration #(\d+), type ALL: wirelen solved = (\d+)"),
+     lambda m: f"placer iteration {m[1]}: wirelength {m[2]}"),
+    (re.compile(r"Running simulated annealing placer"), lambda m: "refining placement (annealing)"),
+    (re.compile(r"at iteration #(\d+): temp = [\d.]+, timing cost = \d+, wirelen = (\d+)"),
+     lambda m: f"placement refinement iteration {m[1]}: wirelength {m[2]}"),
+    (re.compile(r"Max frequency for clock '([^']+)': ([\d.]+) MHz"),
+     lambda m: f"timing analysis: Fmax {m[2]} MHz"),     # after placement, then after routing
+    (re.compile(r"Running (router\d)"), lambda m: f"routing ({m[1]})"),
+    (re.compile(r"^Info: Routing (\d+) arcs"), lambda m: f"routing {m[1]} arcs (router1)"),
+    (re.compile(r"iter=(\d+) wires=(\d+) overused=(\d+)"),
+     lambda m: f"router iteration {m[1]}: {m[3]} of {m[2]} wires overused"),
+    (re.compile(r"^Info:\s+(\d+) \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|"),
+     lambda m: f"router: {m[2]} arcs left after {m[1]} iterations"),
+)
+
+
+def nextpnr_progress(line: str) -> str | None:
+    """A short progress line for a line of nextpnr's log, or None for the other lines."""
+    for pattern, describe in _PROGRESS:
+        m = pattern.search(line)
+        if m:
+            return describe(m)
+    return None
+
+
 class NextpnrPnR:
     def __init__(self, board: Board, seed: int = 1, router: str | None = None) -> None:
         _require_open_family(board)
@@ -79,7 +111,8 @@ class NextpnrPnR:
             cmd += ["--lpf", str(constraints), "--textcfg", str(routed)]
         return cmd
 
-    def run(self, netlist: Path, constraints: Path, out_dir: str | Path, timeout: float | None = None) -> PnrResult:
+    def run(self, netlist: Path, constraints: Path, out_dir: str | Path, timeout: float | None = None,
+            progress: Callable[[str], None] | None = None) -> PnrResult:
         out_dir = Path(out_dir)
         routed = out_dir / ("routed.asc" if self.board.family == "ice40" else "routed.config")
         report = out_dir / "nextpnr_report.json"
@@ -88,7 +121,13 @@ class NextpnrPnR:
             stale.unlink(missing_ok=True)
         t0 = time.time()
         cmd = self.command(_rel(netlist, out_dir), _rel(constraints, out_dir), Path(routed.name), Path(report.name))
-        run_tool(cmd, cwd=out_dir, log=log, tool=self.tool.name, timeout=timeout)
+        on_line = None
+        if progress is not None:
+            def on_line(line: str) -> None:
+                text = nextpnr_progress(line)
+                if text:
+                    progress(f"nextpnr: {text}")
+        run_tool(cmd, cwd=out_dir, log=log, tool=self.tool.name, timeout=timeout, on_line=on_line)
         seconds = time.time() - t0
         if not report.exists() or not routed.exists():
             raise ToolFailed(self.tool.name, 0, str(log), "nextpnr finished without its report or routed design")
