@@ -3,8 +3,9 @@ makes the ``s_axis_tdata`` words of them.
 
 ``quantize_inputs`` puts real-valued samples on the RTL input grid
 (x = q * scale * 2**-frac), rounding half away from zero and saturating to the element
-range: the power flow needs realistic bit patterns, and the model's own input quantizer,
-where the run directory has one, is applied first by :func:`model_input_integers`.
+range. The power flow only needs realistic bit patterns, so this is not the model's own
+input quantizer (whose rounding mode may differ); co-simulation (``hwflow.sim``) instead
+refuses values that are off the grid.
 """
 
 from __future__ import annotations
