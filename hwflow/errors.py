@@ -70,6 +70,20 @@ class ToolFailed(HwflowError):
         super().__init__(msg)
 
 
+class ToolTimeout(ToolFailed):
+    """An external tool ran longer than the time it was given and was stopped."""
+
+    def __init__(self, tool: str, seconds: float, log: str | None = None, tail: str = ""):
+        self.seconds = seconds
+        super().__init__(tool, -1, log, tail)
+        msg = f"{tool} was stopped after {seconds:g} s (its time limit)"
+        if log:
+            msg += f"; log so far: {log}"
+        if tail:
+            msg += "\n" + tail
+        self.args = (msg,)
+
+
 class ModelError(HwflowError):
     """A model file or graph that hwflow cannot take; ``node`` names the culprit if any."""
 

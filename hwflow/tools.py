@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from hwflow.errors import ToolFailed, ToolNotFound, VendorToolMissing
+from hwflow.errors import ToolFailed, ToolNotFound, ToolTimeout, VendorToolMissing
 
 SETUP_HINT = "scripts/setup.sh"
 
@@ -59,28 +59,35 @@ def run_tool(
     The log is written while the tool runs (``tail -f`` it to follow a long place and
     route), not only when it ends; ``on_line`` (needs ``log``) is called with each line as
     it comes, for progress displays. Raises ``ToolFailed`` with the last lines of output on
-    a non-zero exit.
+    a non-zero exit, ``ToolTimeout`` (a ``ToolFailed``) when ``timeout`` seconds pass first.
     """
     cmd = [str(c) for c in cmd]
-    if on_line is not None and log is not None:
-        proc = _run_following(cmd, cwd, Path(log), env, timeout, input, on_line)
-    elif log is None:
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=timeout, input=input,
-        )
-    else:
-        log = Path(log)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as f:
-            f.write(f"$ {' '.join(cmd)}\n")
-            f.flush()
-            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, text=True,
-                                  timeout=timeout, input=input)
-        proc.stdout = log.read_text(errors="replace").split("\n", 1)[1]
+    name = tool or Path(cmd[0]).name
+    try:
+        if on_line is not None and log is not None:
+            proc = _run_following(cmd, cwd, Path(log), env, timeout, input, on_line)
+        elif log is None:
+            proc = subprocess.run(
+                cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                timeout=timeout, input=input,
+            )
+        else:
+            log = Path(log)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "w") as f:
+                f.write(f"$ {' '.join(cmd)}\n")
+                f.flush()
+                proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, text=True,
+                                      timeout=timeout, input=input)
+            proc.stdout = log.read_text(errors="replace").split("\n", 1)[1]
+    except subprocess.TimeoutExpired:
+        tail = ""
+        if log is not None and Path(log).exists():
+            tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-10:])
+        raise ToolTimeout(name, timeout, str(log) if log else None, tail) from None
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-25:])
-        raise ToolFailed(tool or Path(cmd[0]).name, proc.returncode, str(log) if log else None, tail)
+        raise ToolFailed(name, proc.returncode, str(log) if log else None, tail)
     return proc
 
 

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_ecp5")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--router", default="router2",
-                    help="nextpnr router (router2: router1 had not routed the jet tagger after 2.5 h here)")
+                    help="nextpnr router (router2 reports its overused wires per iteration; router1 had "
+                         "not routed the jet tagger after 2.5 h here)")
     ap.add_argument("--core-synth", action="store_true",
                     help="also synthesize the core alone (the model's own resources, without the UART bridge)")
     args = ap.parse_args(argv)

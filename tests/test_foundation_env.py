@@ -164,6 +164,11 @@ def test_run_tool_hands_each_line_to_on_line_and_keeps_the_timeout(tmp_path):
     assert proc.stdout == "first\nsecond\nthird\n" and log.read_text() == "$ sh -c echo first; echo second >&2; echo third\n" + proc.stdout
     with pytest.raises(ToolFailed, match="boom"):
         run_tool(["sh", "-c", "echo boom; exit 3"], log=tmp_path / "bad.log", tool="sh", on_line=lines.append)
-    # a tool that prints nothing is still stopped at its timeout
-    with pytest.raises(subprocess.TimeoutExpired):
-        run_tool(["sh", "-c", "sleep 30"], log=tmp_path / "slow.log", tool="sh", timeout=1, on_line=lines.append)
+    # a tool that prints nothing is still stopped at its timeout, with or without on_line
+    from hwflow.errors import ToolTimeout
+
+    for follow in (lines.append, None):
+        with pytest.raises(ToolTimeout, match=r"sh was stopped after 1 s .*slow.log\n.*started") as err:
+            run_tool(["sh", "-c", "echo started; sleep 30"], log=tmp_path / "slow.log", tool="sh", timeout=1,
+                     on_line=follow)
+        assert err.value.exit_code == 5

@@ -125,3 +125,14 @@ def test_bitstream_reports_place_and_route_progress(tmp_path):
     assert lines and all(line.startswith("nextpnr: ") for line in lines)
     text = "\n".join(lines)
     assert "placing (HeAP)" in text and "routing" in text and "timing analysis: Fmax" in text
+
+
+def test_pnr_timeout_stops_nextpnr_and_leaves_no_complete_record(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(EW_CORE, run)
+    res = CliRunner().invoke(app, ["bitstream", str(run), "--board", "icebreaker", "--pnr-timeout", "0.005"])
+    assert res.exit_code == 5, res.output
+    assert "was stopped after 0.3 s" in " ".join(res.output.split()) and "nextpnr.log" in res.output
+    assert read_json(run / "synth.json")["status"] == "complete"     # the synthesis before it stays
+    assert read_json(run / "bitstream.json")["status"] == "failed"
+    assert not (run / "fpga" / "icebreaker" / "icebreaker.bin").exists()

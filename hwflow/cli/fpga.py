@@ -42,14 +42,16 @@ def bitstream(
     board: str = typer.Option(..., help="board name from boards/"),
     baud: int = typer.Option(None, help="UART baud rate (default: the board's, usually 115200)"),
     seed: int = typer.Option(1, help="placer seed"),
-    router: str = typer.Option(None, help="nextpnr router: router1 or router2 (router2 is much faster "
-                                          "on large ECP5 designs; default: nextpnr's)"),
+    router: str = typer.Option(None, help="nextpnr router: router1 or router2 (negotiated congestion; its "
+                                          "progress per iteration is shown); default: nextpnr's, router1"),
     prescreen: bool = typer.Option(True, help="refuse designs the RTL generator estimates at > 2x the device"),
+    pnr_timeout: float = typer.Option(None, help="stop place and route after this many minutes (exit code 5)"),
 ) -> None:
     """Board top -> Yosys -> fit check -> nextpnr -> icepack/ecppack (Vivado for Xilinx boards)."""
     from hwflow.synth import build_bitstream
 
-    r = build_bitstream(run, board, baud=baud, seed=seed, prescreen_fit=prescreen, router=router, progress=print_progress)
+    r = build_bitstream(run, board, baud=baud, seed=seed, prescreen_fit=prescreen, router=router,
+                        progress=print_progress, pnr_timeout=None if pnr_timeout is None else pnr_timeout * 60)
     fmax = r.get("fmax_min_mhz")
     out.print(f"bitstream: {run / r['bitstream']}")
     if fmax is not None:

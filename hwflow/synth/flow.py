@@ -133,10 +133,11 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
 
 def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = None,
                     seed: int = 1, prescreen_fit: bool = True, router: str | None = None,
-                    progress: Callable[[str], None] | None = None) -> dict:
+                    progress: Callable[[str], None] | None = None, pnr_timeout: float | None = None) -> dict:
     """Board top -> synthesis with fit check -> place and route -> bitstream; writes
     ``synth.json`` and ``bitstream.json``. ``router``: nextpnr's router1 or router2 (None:
-    nextpnr's default for the family); ``progress`` gets a line per placer/router iteration."""
+    nextpnr's default for the family); ``progress`` gets a line per placer/router iteration;
+    ``pnr_timeout`` (seconds) stops nextpnr with ``ToolTimeout`` (the stage is recorded failed)."""
     run_dir = Path(run_dir)
     b = load_board(board) if isinstance(board, (str, Path)) else board
     if b.family not in OPEN_BITSTREAM_FAMILIES:
@@ -154,7 +155,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:
         st.tools = {"nextpnr": _version_of("nextpnr", b.family), "packer": _version_of("packer", b.family)}
         cons = out_dir / f"{b.name}.{b.constraints.format}"
-        pnr = pnr_tool.run(run_dir / synth["netlist"], cons, out_dir, progress=progress)
+        pnr = pnr_tool.run(run_dir / synth["netlist"], cons, out_dir, timeout=pnr_timeout, progress=progress)
         bitstream, pack_log = BitstreamPacker(b).run(pnr.routed, out_dir)
         for f in (pnr.routed, pnr.report, pnr.log, bitstream, pack_log):
             st.output(f)

@@ -49,9 +49,10 @@ def _require_open_family(board: Board) -> None:
                           f"nextpnr is used for {', '.join(OPEN_BITSTREAM_FAMILIES)} boards")
 
 
-# nextpnr's routers. router1 (its default for iCE40 and ECP5) is fine for the small iCE40
-# designs; on a 50k-LUT ECP5 design it had not finished after 2.5 h here, where router2 (the
-# negotiated-congestion router nextpnr uses by default for newer families) routes it.
+# nextpnr's routers. router1 is its default for iCE40 and ECP5 and routes the small designs
+# in seconds. For a congested 50k-LUT ECP5 design (the jet tagger on the ULX3S) neither
+# finished here in a session: router1 ran > 2.5 h, router2 resolves overused wires at a few
+# minutes per iteration (benchmarks/bench_ecp5_jettagger.json), but it shows how far it is.
 ROUTERS = ("router1", "router2")
 
 
