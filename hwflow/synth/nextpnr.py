@@ -12,8 +12,8 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 from hwflow.artifacts import read_json
 from hwflow.boards import OPEN_BITSTREAM_FAMILIES, Board
