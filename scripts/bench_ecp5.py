@@ -2,12 +2,14 @@
 """Benchmark: the jet tagger as an ECP5 bitstream for the ULX3S, with times and results.
 
     .venv/bin/python scripts/bench_ecp5.py [--model M.onnx] [--board ulx3s] [--out DIR]
+                                           [--router router2] [--pnr-timeout MINUTES]
 
 Steps (each timed): QONNX -> Verilog (hwflow rtl), optionally Yosys synth_ecp5 of the core
 alone (``--core-synth``), the UART board top through Yosys and the fit check (`hwflow synth
---board`), then nextpnr-ecp5 and ecppack (`hwflow bitstream`). Writes ``<out>/bench_ecp5.json``. Slow: place
-and route of a design of several thousand LUTs takes many minutes here (not in the default
-test run).
+--board`), then nextpnr-ecp5 and ecppack (`hwflow bitstream`). Writes ``<out>/bench_ecp5.json``
+with every placer/router progress line and its time, also when place and route is stopped
+at ``--pnr-timeout`` (status "stopped"). Slow: place and route of a design of several
+thousand LUTs takes many minutes here, the jet tagger hours (not in the default test run).
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--router", default="router2",
                     help="nextpnr router (router2 reports its overused wires per iteration; router1 had "
                          "not routed the jet tagger after 2.5 h here)")
+    ap.add_argument("--pnr-timeout", type=float, default=None,
+                    help="minutes; stop place and route then and record how far it got (status 'stopped')")
     ap.add_argument("--core-synth", action="store_true",
                     help="also synthesize the core alone (the model's own resources, without the UART bridge)")
     args = ap.parse_args(argv)
 
     from hwflow.backends.rtl import generate_rtl
     from hwflow.boards import load_board
+    from hwflow.errors import ToolFailed
     from hwflow.synth import build_bitstream, synthesize
     from hwflow.tools import Nextpnr, Yosys
 
@@ -71,8 +76,26 @@ def main(argv: list[str] | None = None) -> dict:
                                    "wall_seconds": round(synth_seconds, 2)}}
     write_json(args.out / "bench_ecp5.json", partial)
 
+    # every placer/router progress line with its time: how far place and route got, also
+    # when it is stopped at --pnr-timeout or fails
+    trace: list[dict] = []
+
+    def log_progress(line: str) -> None:
+        trace.append({"t_s": round(time.time() - t0, 1), "line": line})
+        print(f"[{time.time() - t0:8.1f} s] {line}", flush=True)
+
     t0 = time.time()
-    bit = build_bitstream(run, board, seed=args.seed, router=args.router)    # reuses the synthesis above
+    try:
+        bit = build_bitstream(run, board, seed=args.seed, router=args.router, progress=log_progress,   # reuses the synthesis above
+                              pnr_timeout=None if args.pnr_timeout is None else args.pnr_timeout * 60)
+    except ToolFailed as e:
+        partial.update(status="stopped" if args.pnr_timeout else "failed", pnr={
+            "router": args.router, "seed": args.seed, "error": str(e).splitlines()[0],
+            "seconds": round(time.time() - t0, 1), "timeout_minutes": args.pnr_timeout, "progress": trace,
+            "tool": Nextpnr(board.family).version(), "log": str(run / "fpga" / board.name / "nextpnr.log")})
+        write_json(args.out / "bench_ecp5.json", partial)
+        print(f"place and route {partial['status']}: {partial['pnr']['error']}; wrote {args.out / 'bench_ecp5.json'}")
+        return partial
     bitstream_seconds = time.time() - t0
 
     result = {
@@ -89,7 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
         "board_top_synth": partial["board_top_synth"],
         "pnr": {"fmax_mhz": bit["fmax_min_mhz"], "clock_constraint_mhz": bit["clock_constraint_mhz"],
                 "timing_met": bit["timing_met"], "utilization": bit["utilization"],
-                "router": args.router, "seed": args.seed, "nextpnr_seconds": bit["pnr_seconds"]},
+                "router": args.router, "seed": args.seed, "nextpnr_seconds": bit["pnr_seconds"],
+                "progress": trace},
         "bitstream": {"file": bit["bitstream"], "bytes": bit["bitstream_bytes"], "sha256": bit["bitstream_sha256"],
                       "wall_seconds_pnr_pack": round(bitstream_seconds, 2)},
         "total_seconds": round(time.time() - t_all, 2),
