@@ -46,8 +46,12 @@ def _run_json(flow: Path, run: Path, cwd: Path | None = None) -> dict[str, str]:
 def test_interrupted_stage_is_redone_and_only_it(tmp_path, external_dir):
     run = tmp_path / "run"
     flow = _flow(tmp_path, external_dir, samples=30000)
+    # a shell without job control starts background commands with SIGINT ignored, and children
+    # inherit that (CI started with `cmd &` does): give hwflow the default disposition, as a
+    # terminal would, so that Ctrl-C reaches it
     proc = subprocess.Popen([HWFLOW, "run", str(flow), "-o", str(run), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 600
     while _status(run, "sim") != "running":
         assert proc.poll() is None, proc.communicate()
