@@ -62,12 +62,15 @@ class ToolFailed(HwflowError):
 
     def __init__(self, tool: str, returncode: int, log: str | None = None, tail: str = ""):
         self.tool, self.returncode, self.log = tool, returncode, log
-        msg = f"{tool} failed with exit code {returncode}"
+        msg = self._headline()
         if log:
             msg += f"; log: {log}"
         if tail:
             msg += "\n" + tail
         super().__init__(msg)
+
+    def _headline(self) -> str:
+        return f"{self.tool} failed with exit code {self.returncode}"
 
 
 class ToolTimeout(ToolFailed):
@@ -76,12 +79,9 @@ class ToolTimeout(ToolFailed):
     def __init__(self, tool: str, seconds: float, log: str | None = None, tail: str = ""):
         self.seconds = seconds
         super().__init__(tool, -1, log, tail)
-        msg = f"{tool} was stopped after {seconds:g} s (its time limit)"
-        if log:
-            msg += f"; log so far: {log}"
-        if tail:
-            msg += "\n" + tail
-        self.args = (msg,)
+
+    def _headline(self) -> str:
+        return f"{self.tool} was stopped after {self.seconds:g} s (its time limit)"
 
 
 class ModelError(HwflowError):

@@ -57,29 +57,20 @@ def run_tool(
     """Run ``cmd``; stdout+stderr go to ``log`` (if given) and are returned.
 
     The log is written while the tool runs (``tail -f`` it to follow a long place and
-    route), not only when it ends; ``on_line`` (needs ``log``) is called with each line as
-    it comes, for progress displays. Raises ``ToolFailed`` with the last lines of output on
+    route), not only when it ends; ``on_line`` (used with ``log``) is called with each line
+    as it comes, for progress displays. Raises ``ToolFailed`` with the last lines of output on
     a non-zero exit, ``ToolTimeout`` (a ``ToolFailed``) when ``timeout`` seconds pass first.
     """
     cmd = [str(c) for c in cmd]
     name = tool or Path(cmd[0]).name
     try:
-        if on_line is not None and log is not None:
-            proc = _run_following(cmd, cwd, Path(log), env, timeout, input, on_line)
-        elif log is None:
+        if log is None:
             proc = subprocess.run(
                 cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 timeout=timeout, input=input,
             )
         else:
-            log = Path(log)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with open(log, "w") as f:
-                f.write(f"$ {' '.join(cmd)}\n")
-                f.flush()
-                proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT, text=True,
-                                      timeout=timeout, input=input)
-            proc.stdout = log.read_text(errors="replace").split("\n", 1)[1]
+            proc = _run_logged(cmd, cwd, Path(log), env, timeout, input, on_line)
     except subprocess.TimeoutExpired:
         tail = ""
         if log is not None and Path(log).exists():
@@ -91,10 +82,10 @@ def run_tool(
     return proc
 
 
-def _run_following(cmd: list[str], cwd, log: Path, env, timeout: float | None, input: str | None,
-                   on_line: Callable[[str], None]) -> subprocess.CompletedProcess:
-    """``run_tool`` with a reader: each output line goes to the log and to ``on_line``. A
-    timer kills the tool at ``timeout`` even when it prints nothing."""
+def _run_logged(cmd: list[str], cwd, log: Path, env, timeout: float | None, input: str | None,
+                on_line: Callable[[str], None] | None) -> subprocess.CompletedProcess:
+    """``run_tool`` with a log: each output line goes to the log as it comes (and to
+    ``on_line``). A timer kills the tool at ``timeout`` even when it prints nothing."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
         f.write(f"$ {' '.join(cmd)}\n")
@@ -102,8 +93,8 @@ def _run_following(cmd: list[str], cwd, log: Path, env, timeout: float | None, i
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                 text=True, errors="replace", bufsize=1,
-                                # its own process group: a timeout stops the children that hold
-                                # the output pipe too (a shell script's sleep, say)
+                                # its own process group: a timeout or Ctrl-C stops the children
+                                # that hold the output pipe too (a shell script's sleep, say)
                                 start_new_session=True)
         timed_out = threading.Event()
 
@@ -127,7 +118,8 @@ def _run_following(cmd: list[str], cwd, log: Path, env, timeout: float | None, i
             for line in proc.stdout:
                 f.write(line)
                 f.flush()
-                on_line(line.rstrip("\n"))
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
             returncode = proc.wait()
         finally:
             if timer is not None:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from hwflow.backends.rtl import generate_rtl
     from hwflow.boards import load_board
-    from hwflow.errors import ToolFailed
+    from hwflow.errors import ToolFailed, ToolTimeout
     from hwflow.synth import build_bitstream, synthesize
     from hwflow.tools import Nextpnr, Yosys
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         bit = build_bitstream(run, board, seed=args.seed, router=args.router, progress=log_progress,   # reuses the synthesis above
                               pnr_timeout=None if args.pnr_timeout is None else args.pnr_timeout * 60)
     except ToolFailed as e:
-        partial.update(status="stopped" if args.pnr_timeout else "failed", pnr={
+        partial.update(status="stopped" if isinstance(e, ToolTimeout) else "failed", pnr={
             "router": args.router, "seed": args.seed, "error": str(e).splitlines()[0],
             "seconds": round(time.time() - t0, 1), "timeout_minutes": args.pnr_timeout, "progress": trace,
             "tool": Nextpnr(board.family).version(), "log": str(run / "fpga" / board.name / "nextpnr.log")})

@@ -12,7 +12,7 @@ from hwflow.power.opensta import parse_checks, parse_power
 from hwflow.power.profile import parse_clock
 from hwflow.power.simulate import compare_outputs
 from hwflow.power.stimulus import quantize_inputs
-from hwflow.power.vcd import read_vcd_activity
+from hwflow.power.vcd import read_vcd_activity, sample_outputs
 
 VCD = """$version test $end
 $timescale 1ps $end
@@ -61,6 +61,15 @@ def test_vcd_toggles_duty_window_and_aliases(tmp_path):
     assert act.rate("clk", 10) == pytest.approx(2.0)                    # 2 toggles per 10 ns period
     late = read_vcd_activity(p, "dut", 10, 40)
     assert late.toggles["a"] == 3                                        # 15, 20, 40 ns
+
+
+def test_vcd_with_unbalanced_upscope_is_refused_naming_the_file(tmp_path):
+    p = tmp_path / "bad.vcd"
+    p.write_text("$timescale 1ps $end\n$upscope $end\n$enddefinitions $end\n#0\n")
+    with pytest.raises(ConfigError, match=r"bad.vcd: VCD header has a \$upscope without an open \$scope"):
+        read_vcd_activity(p, "dut", 0, 20)
+    with pytest.raises(ConfigError, match="bad.vcd"):
+        sample_outputs(p, "clk", "valid", "data")
 
 
 def test_pack_unpack_roundtrip_and_quantize():

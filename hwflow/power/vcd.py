@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from hwflow.errors import ConfigError
+
 
 @dataclass
 class Activity:
@@ -46,7 +48,7 @@ def _timescale_seconds(text: str) -> float:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _declared_vars(lines: Iterable[str]) -> Iterator[tuple[str | None, int, list[str]]]:
+def _declared_vars(lines: Iterable[str], path: Path) -> Iterator[tuple[str | None, int, list[str]]]:
     """Walk the VCD header (``$scope``/``$upscope``/``$var`` up to ``$enddefinitions``) of
     ``lines``: for every ``$var``, its scope's name (None at the top), the scope depth and the
     line's tokens (``$var wire 8 ! name [7:0] $end``). When it ends, an open file given as
@@ -59,6 +61,8 @@ def _declared_vars(lines: Iterable[str]) -> Iterator[tuple[str | None, int, list
         if tok[0] == "$scope":
             stack.append(tok[2])
         elif tok[0] == "$upscope":
+            if not stack:
+                raise ConfigError(f"{path}: VCD header has a $upscope without an open $scope")
             stack.pop()
         elif tok[0] == "$var":
             yield (stack[-1] if stack else None), len(stack), tok
@@ -107,7 +111,7 @@ def read_vcd_activity(path: Path, scope: str, t_start: int, t_end: int, time_uni
         since[key] = now
 
     with open(path) as f:
-        for var_scope, _, tok in _declared_vars(f):
+        for var_scope, _, tok in _declared_vars(f, path):
             if var_scope != scope or not tok[4].startswith(prefix):
                 continue
             width, vid, ref = int(tok[2]), tok[3], tok[4][len(prefix):]
@@ -174,7 +178,7 @@ def sample_outputs(path: Path, clock: str, valid: str, data: str) -> list[tuple[
         block.clear()
 
     with open(path) as f:
-        for _, depth, tok in _declared_vars(f):
+        for _, depth, tok in _declared_vars(f, path):
             if depth == 1 and tok[4] in (clock, valid, data):
                 ids[tok[4]] = tok[3]
         for line in f:
