@@ -1,4 +1,4 @@
-"""`hwflow rtl` and `hwflow sim` (issue #6): thin layers over
+"""`hwflow rtl` and `hwflow sim` (issues #6, #15): thin layers over
 ``hwflow.backends.rtl.generate_rtl`` and ``hwflow.sim.simulate``."""
 
 from __future__ import annotations
@@ -45,14 +45,18 @@ def sim(
     samples: int = typer.Option(1000, help="random samples (+ corners)"),
     inputs: Path = typer.Option(None, help="inputs (.npy) instead of random ones"),
     save_outputs: Path = typer.Option(None, help="write RTL outputs (.npy)"),
-    vcd: bool = typer.Option(False, help="dump waveforms"),
+    vcd: bool = typer.Option(False, help="dump waveforms (cocotb engine)"),
     seed: int = typer.Option(0, help="seed of the random inputs, gaps and back-pressure"),
+    engine: str = typer.Option(None, help="bulk (C++ harness, fast; default) or cocotb (Python testbench; "
+                                          "default with --vcd)"),
 ) -> None:
-    """cocotb + Verilator co-simulation against the reference."""
+    """Verilator co-simulation against the reference (bulk C++ harness or cocotb)."""
     from hwflow.sim import simulate
 
-    r = simulate(run, inputs=inputs, samples=samples, vcd=vcd, seed=seed, save_outputs=save_outputs)
+    r = simulate(run, inputs=inputs, samples=samples, vcd=vcd, seed=seed, save_outputs=save_outputs,
+                 engine=engine, progress=print_progress)
+    build = "reused build" if r["build"]["cached"] else f"build {r['build_time_s']:.1f} s"
     out.print(
-        f"{r['samples']} samples, {r['mismatches']} mismatches, {r['simulated_cycles']} cycles, "
-        f"{r['inferences_per_second']} inferences/s; {Path(run) / 'sim.json'}"
+        f"{r['samples']} samples ({r['engine']}), {r['mismatches']} mismatches, {r['simulated_cycles']} cycles, "
+        f"{r['inferences_per_second']:,.0f} inferences/s ({build}); {Path(run) / 'sim.json'}"
     )

@@ -44,6 +44,8 @@ def to_int(port: dict, x: np.ndarray, what: str, strict: bool = True) -> np.ndar
         )
     if q.shape[1] != int(port["elements"]):
         raise ConfigError(f"{what}: {q.shape[1]} elements per sample, the port has {port['elements']}")
+    if max(abs(lo), abs(hi)) < 2**53:   # every float64 integer here converts exactly
+        return qi.astype(np.int64)
     return qi.astype(object).astype(np.int64) if hi < 2**62 else qi.astype(object)
 
 

@@ -1,10 +1,15 @@
-"""``simulate``: stream inputs through the generated design in Verilator (cocotb) and
-compare every output, bit-exactly, with the reference executor of the same QONNX model."""
+"""``simulate``: stream inputs through the generated design in Verilator and compare every
+output word, bit-exactly, with the reference executor of the same QONNX model.
+
+Two engines drive the same stream protocol: ``bulk`` (hwflow.sim.bulk: a C++ harness, no
+Python per cycle; the default) and ``cocotb`` (rtl_tests/stream_tb.py: protocol and corner
+tests, waveforms)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -12,7 +17,7 @@ from hwflow.artifacts import read_json, stage, write_json
 from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.backends.rtl.words import read_hex, write_hex
 from hwflow.errors import ConfigError, HwflowError, MismatchError
-from hwflow.sim import codec
+from hwflow.sim import bulk, codec
 from hwflow.sim.runner import build, run_testbench
 
 DEFAULT_SAMPLES = 1000
@@ -29,6 +34,9 @@ def load_rtl(run_dir: Path) -> RtlDesign:
     return design
 
 
+ENGINES = ("bulk", "cocotb")
+
+
 def simulate(
     run_dir: str | Path,
     inputs: np.ndarray | str | Path | None = None,
@@ -39,16 +47,30 @@ def simulate(
     valid_prob: float = 0.7,
     ready_prob: float = 0.7,
     raise_on_mismatch: bool = True,
+    engine: str | None = None,
+    burst: int = 64,
+    progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Co-simulate ``run_dir`` (made by ``generate_rtl``); writes ``sim.json``.
 
     inputs: real-valued inputs (array or ``.npy``), first axis = samples, each on the
     input port's fixed-point grid; default: corners then seeded random (``samples``
     in all). save_outputs: ``.npy`` of the RTL outputs as real values.
+    engine: ``bulk`` (default; the C++ harness of ``hwflow.sim.bulk``, no Python per
+    cycle) or ``cocotb`` (the Python testbench ``rtl_tests/stream_tb.py``; the one that
+    writes ``--vcd`` waveforms, so ``vcd`` implies it). Both run the same phases: ``burst``
+    beats at full rate (latency and II checked), then seeded random input gaps
+    (``valid_prob``) and output back-pressure (``ready_prob``).
+    progress: called with progress lines (build steps, simulated samples).
     Raises MismatchError (after writing sim.json) when any output differs, unless
     ``raise_on_mismatch`` is False.
     """
-    run_dir = Path(run_dir).resolve()  # the testbench runs in another working directory
+    engine = engine or ("cocotb" if vcd else "bulk")
+    if engine not in ENGINES:
+        raise ConfigError(f"simulation engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if vcd and engine != "cocotb":
+        raise ConfigError("waveforms (--vcd) come from the cocotb engine: use --engine cocotb or leave it out")
+    run_dir = Path(run_dir).resolve()  # the simulators run in other working directories
     design = load_rtl(run_dir)
     rtl = design.raw  # the codec reads the port entries (with their value ranges) as written
     model_path = design.model
@@ -58,90 +80,138 @@ def simulate(
             raise ConfigError(f"inputs file {in_path} not found")
         inputs = np.load(in_path, allow_pickle=False)
     params = {"samples": samples if inputs is None else int(len(inputs)), "seed": seed, "vcd": vcd,
-              "custom_inputs": inputs is not None, "valid_prob": valid_prob, "ready_prob": ready_prob}
+              "custom_inputs": inputs is not None, "valid_prob": valid_prob, "ready_prob": ready_prob,
+              "engine": engine, "burst": burst}
     with stage(run_dir, "sim", inputs={"rtl": run_dir / "rtl.json", "model": model_path}, params=params) as st:
         t0 = time.time()
         x = codec.make_inputs(rtl, model_path, samples, seed) if inputs is None else codec.check_inputs(rtl, inputs)
         q_in = codec.to_int(rtl["input"], x, "input")
-        y_ref = codec.reference(model_path, rtl, x)
-        q_ref = codec.to_int(rtl["output"], y_ref, "reference output", strict=False)
+        t_prep = time.time() - t0
         work = run_dir / "sim"
         work.mkdir(exist_ok=True)
-        write_hex(work / "stimulus.hex", design.input.pack(q_in), design.input.tdata_width)
-        expected = None
-        if q_ref is not None:
-            write_hex(work / "expected.hex", design.output.pack(q_ref), design.output.tdata_width)
-            expected = "expected.hex"
-        cfg = {
-            "tdata_in": design.input.tdata_width, "tdata_out": design.output.tdata_width,
-            "latency": design.latency_cycles, "ii": design.ii, "stimulus": "stimulus.hex", "expected": expected,
-            "outputs": "outputs.hex", "results": "tb_results.json", "seed": seed, "burst": 64,
-            "valid_prob": valid_prob, "ready_prob": ready_prob,
-        }
-        write_json(work / "tb_config.json", cfg)
-        t_prep = time.time() - t0
+        if engine == "bulk":
+            exe, b = bulk.build(design, progress=progress)
+            words_in = bulk.pack_bytes(design.input, q_in)
+            t1 = time.time()
+            # the harness runs in its own process: the reference is computed meanwhile
+            job = bulk.BulkRun(exe, design, words_in, work, seed=seed, valid_prob=valid_prob,
+                               ready_prob=ready_prob, burst=burst, progress=progress)
+        t_ref = time.time()
+        y_ref = codec.reference(model_path, rtl, x)
+        q_ref = codec.to_int(rtl["output"], y_ref, "reference output", strict=False)
+        t_ref = time.time() - t_ref
+        if engine == "bulk":
+            raw, tb = job.wait()
+            t_sim = time.time() - t1
+            q_out = bulk.unpack_bytes(design.output, raw)
+            tb["ii_in_burst"] = tb["burst_accept_gaps"] in ([], [design.ii])
+            tb_wall = job.wall_time_s
+            st.output(work / "bulk_sim.log")
+        else:
+            write_hex(work / "stimulus.hex", design.input.pack(q_in), design.input.tdata_width)
+            expected = None
+            if q_ref is not None:
+                write_hex(work / "expected.hex", design.output.pack(q_ref), design.output.tdata_width)
+                expected = "expected.hex"
+            cfg = {
+                "tdata_in": design.input.tdata_width, "tdata_out": design.output.tdata_width,
+                "latency": design.latency_cycles, "ii": design.ii, "stimulus": "stimulus.hex",
+                "expected": expected, "outputs": "outputs.hex", "results": "tb_results.json", "seed": seed,
+                "burst": burst, "valid_prob": valid_prob, "ready_prob": ready_prob,
+            }
+            write_json(work / "tb_config.json", cfg)
+            bdir = run_dir / ("sim_build_vcd" if vcd else "sim_build")
+            if progress:
+                progress(f"cocotb sim: building (or reusing) the Verilator model in {bdir.name}")
+            b = build(list(design.files), design.top, bdir, waves=vcd, cxx_opt="-O2" if design.ii > 1 else "-O0")
+            t1 = time.time()
+            (work / "tb_results.json").unlink(missing_ok=True)
+            if progress:
+                progress(f"cocotb sim: streaming {len(x):,} samples")
+            run_testbench(design.top, bdir, work, work / "tb_config.json", waves=vcd)
+            t_sim = time.time() - t1
+            if not (work / "tb_results.json").exists():
+                raise HwflowError(f"the testbench ended without results; see {work / 'sim.log'}")
+            tb = read_json(work / "tb_results.json")
+            tb_wall = tb["wall_time_s"]
+            q_out = design.output.unpack(read_hex(work / "outputs.hex"))
+            for f in ("stimulus.hex", "outputs.hex", "tb_results.json", "sim.log"):
+                st.output(work / f)
+            if vcd and (work / "dump.vcd").exists():
+                st.output(work / "dump.vcd")
 
-        bdir = run_dir / ("sim_build_vcd" if vcd else "sim_build")
-        b = build(list(design.files), design.top, bdir, waves=vcd, cxx_opt="-O2" if design.ii > 1 else "-O0")
-        t1 = time.time()
-        (work / "tb_results.json").unlink(missing_ok=True)
-        run_testbench(design.top, bdir, work, work / "tb_config.json", waves=vcd)
-        t_sim = time.time() - t1
-        if not (work / "tb_results.json").exists():
-            raise HwflowError(f"the testbench ended without results; see {work / 'sim.log'}")
-        tb = read_json(work / "tb_results.json")
-
-        q_out = design.output.unpack(read_hex(work / "outputs.hex"))
+        first, n_bad = _compare(x, y_ref, q_out, q_ref, rtl, design)
         y_rtl = codec.to_real(rtl["output"], q_out).reshape((len(x), *design.output.shape[1:]))
-        diff = np.any(y_rtl.reshape(len(x), -1) != y_ref.reshape(len(x), -1), axis=1)
-        n_bad = int(diff.sum())
-        first = None
-        if n_bad:
-            i = int(np.argmax(diff))
-            first = {"index": i, "input": x[i].ravel().tolist(), "expected": y_ref[i].ravel().tolist(),
-                     "got": y_rtl[i].ravel().tolist()}
         if save_outputs is not None:
             np.save(Path(save_outputs), y_rtl)
             st.output(Path(save_outputs))
-        for f in ("stimulus.hex", "outputs.hex", "tb_results.json", "sim.log"):
-            st.output(work / f)
-        if vcd and (work / "dump.vcd").exists():
-            st.output(work / "dump.vcd")
+        tb_mismatches = tb.get("mismatches", n_bad)
         res = {
+            "engine": engine,
             "samples": int(len(x)),
             "mismatches": n_bad,
-            "passed": n_bad == 0 and tb["mismatches"] == 0 and tb["ii_in_burst"]
+            "passed": n_bad == 0 and tb_mismatches == 0 and tb["ii_in_burst"]
             and tb["latency_measured"] == [design.latency_cycles],
             "first_mismatch": first,
-            "testbench_mismatches": tb["mismatches"],
-            "testbench_first_mismatch": tb["first_mismatch"],
+            "testbench_mismatches": tb_mismatches,
+            "testbench_first_mismatch": tb.get("first_mismatch"),
             "simulated_cycles": tb["cycles"],
             "latency_cycles": design.latency_cycles,
             "latency_measured": tb["latency_measured"],
             "ii": design.ii,
             # the design accepted one input every `ii` cycles during the full-rate burst
             "ii_as_declared": tb["ii_in_burst"],
+            "burst": burst,
             "build": b,
+            # Verilator + C++ compile of this run (0 when an earlier build was reused)
+            "build_time_s": b["build_time_s"],
             "prepare_time_s": round(t_prep, 3),
+            "reference_time_s": round(t_ref, 3),
             "sim_wall_time_s": round(t_sim, 3),
-            "testbench_wall_time_s": round(tb["wall_time_s"], 3),
-            # simulated inferences per wall-clock second of the testbench run
-            "inferences_per_second": round(len(x) / tb["wall_time_s"], 1) if tb["wall_time_s"] > 0 else None,
+            "testbench_wall_time_s": round(tb_wall, 3) if tb_wall is not None else None,
+            # simulated inferences per wall-clock second of the simulator process
+            "inferences_per_second": round(len(x) / tb_wall, 1) if tb_wall else None,
             "valid_prob": valid_prob,
             "ready_prob": ready_prob,
             "vcd": str((work / "dump.vcd").relative_to(run_dir)) if vcd else None,
         }
         st.result.update(res)
     if raise_on_mismatch and not res["passed"]:
-        if n_bad == 0 and tb["mismatches"] == 0:
+        if n_bad == 0 and tb_mismatches == 0:
             raise MismatchError(
                 f"RTL simulation of {run_dir}: outputs match but the handshake timing does not "
                 f"(latency measured {tb['latency_measured']} vs {design.latency_cycles} declared, "
                 f"II={design.ii} held during the full-rate burst: {tb['ii_in_burst']})"
             )
-        f = first or tb["first_mismatch"]
+        f = first or tb.get("first_mismatch")
         raise MismatchError(
-            f"RTL simulation of {run_dir} differs from the reference in {max(n_bad, tb['mismatches'])} of "
+            f"RTL simulation of {run_dir} ({engine}) differs from the reference in {max(n_bad, tb_mismatches)} of "
             f"{len(x)} samples; first: {f}"
         )
     return res
+
+
+def _compare(x: np.ndarray, y_ref: np.ndarray, q_out: np.ndarray, q_ref: np.ndarray | None, rtl: dict,
+             design: RtlDesign) -> tuple[dict | None, int]:
+    """Output words against the reference, sample by sample: (first mismatch, count).
+
+    Word for word where every reference output is on the output port's grid; otherwise
+    (a reference value the port cannot carry) as real values, which flags those samples."""
+    n = len(x)
+    if len(q_out) != n:
+        raise MismatchError(f"RTL simulation of {design.run_dir}: {n} inputs gave {len(q_out)} outputs")
+    if q_ref is not None:
+        diff = np.any(q_out != q_ref.reshape(n, -1), axis=1)
+    else:
+        y_rtl = codec.to_real(rtl["output"], q_out)
+        diff = np.any(y_rtl.reshape(n, -1) != y_ref.reshape(n, -1), axis=1)
+    n_bad = int(diff.sum())
+    if not n_bad:
+        return None, 0
+    i = int(np.argmax(diff))
+    y_rtl_i = codec.to_real(rtl["output"], q_out[i:i + 1])
+    first = {"index": i, "input": x[i].ravel().tolist(), "expected": y_ref[i].ravel().tolist(),
+             "got": y_rtl_i.ravel().tolist(), "got_word": f"{design.output.pack(q_out[i:i + 1])[0]:x}"}
+    if q_ref is not None:
+        first["expected_word"] = f"{design.output.pack(q_ref[i:i + 1])[0]:x}"
+    return first, n_bad

