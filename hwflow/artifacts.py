@@ -16,7 +16,9 @@ import json
 import os
 import platform
 import re
+import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +27,58 @@ from typing import Any, Iterator
 SCHEMA_VERSION = 1
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
+MAX_IDENTIFIER = 120  # longer names are cut and given a digest (file names stay < 255 bytes)
+
+# Words a generated identifier must never be: Verilog-2005 and SystemVerilog (IEEE
+# 1800-2017) keywords, C++20 keywords and alternative tokens, and names the generated C++
+# or the simulators' runtimes define (a module called "main" or a port called "std" breaks
+# the build). Compared case-sensitively, as both languages do.
+RESERVED_WORDS = frozenset("""
+accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before
+begin bind bins binsof bit break buf bufif0 bufif1 byte case casex casez cell chandle checker class
+clocking cmos config const constraint context continue cover covergroup coverpoint cross deassign
+default defparam design disable dist do edge else end endcase endchecker endclass endclocking
+endconfig endfunction endgenerate endgroup endinterface endmodule endpackage endprimitive endprogram
+endproperty endspecify endsequence endtable endtask enum event eventually expect export extends
+extern final first_match for force foreach forever fork forkjoin function generate genvar global
+highz0 highz1 if iff ifnone ignore_bins illegal_bins implements implies import incdir include
+initial inout input inside instance int integer interconnect interface intersect join join_any
+join_none large let liblist library local localparam logic longint macromodule matches medium
+modport module nand negedge nettype new nexttime nmos nor noshowcancelled not notif0 notif1 null or
+output package packed parameter pmos posedge primitive priority program property protected pull0
+pull1 pulldown pullup pulsestyle_ondetect pulsestyle_onevent pure rand randc randcase randsequence
+rcmos real realtime ref reg reject_on release repeat restrict return rnmos rpmos rtran rtranif0
+rtranif1 s_always s_eventually s_nexttime s_until s_until_with scalared sequence shortint shortreal
+showcancelled signed small soft solve specify specparam static string strong strong0 strong1 struct
+super supply0 supply1 sync_accept_on sync_reject_on table tagged task this throughout time
+timeprecision timeunit tran tranif0 tranif1 tri tri0 tri1 triand trior trireg type typedef union
+unique unique0 unsigned until until_with untyped use uwire var vectored virtual void wait
+wait_order wand weak weak0 weak1 while wildcard wire with within wor xnor xor
+alignas alignof and_eq asm auto bitand bitor bool catch char char8_t char16_t char32_t co_await
+co_return co_yield compl concept consteval constexpr constinit const_cast decltype delete double
+dynamic_cast explicit false float friend goto inline long mutable namespace noexcept not_eq nullptr
+operator or_eq private public register reinterpret_cast requires short sizeof static_assert
+static_cast switch template thread_local throw true try typeid typename using volatile wchar_t
+xor_eq
+main std NULL EOF errno assert ap_int ap_uint ap_fixed ap_ufixed hls nnet sc_main
+""".split())
 
 
 def sanitize_identifier(name: str, prefix: str = "n") -> str:
-    """Turn any tensor/layer name into a Verilog/C/file-safe identifier.
+    """Turn any tensor/layer name into a Verilog/C++/file-safe identifier.
 
     Keeps ``[A-Za-z0-9_]``, replaces everything else by ``_``, and prefixes names that would
-    start with a digit or be empty. Used for every name that reaches generated code or paths.
+    start with a digit or an underscore, be empty, or be a reserved word of Verilog,
+    SystemVerilog or C++ (``module`` -> ``n_module``). Names over ``MAX_IDENTIFIER``
+    characters are cut and end in a digest of the whole name, so two long names stay
+    distinct. Used for every name that reaches generated code or paths.
     """
     s = _SAFE_NAME.sub("_", str(name))
-    if not s or s[0].isdigit() or s[0] == "_":
+    if not s or s[0].isdigit() or s[0] == "_" or s in RESERVED_WORDS:
         s = f"{prefix}{'' if s.startswith('_') else '_'}{s}"
+    if len(s) > MAX_IDENTIFIER:
+        digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        s = f"{s[:MAX_IDENTIFIER - 11]}_{digest}"
     return s
 
 
@@ -74,8 +117,116 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
+MAX_MODEL_BYTES_ENV = "HWFLOW_MAX_MODEL_BYTES"
+DEFAULT_MAX_MODEL_BYTES = 1 << 30  # 1 GiB: far above any model hwflow can build
+
+
+def max_model_bytes() -> int:
+    """The size limit of an input file: ``HWFLOW_MAX_MODEL_BYTES`` or 1 GiB."""
+    from hwflow.errors import ConfigError
+
+    raw = os.environ.get(MAX_MODEL_BYTES_ENV)
+    if not raw:
+        return DEFAULT_MAX_MODEL_BYTES
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ConfigError(f"{MAX_MODEL_BYTES_ENV}={raw!r} is not a number of bytes") from None
+    if value <= 0:
+        raise ConfigError(f"{MAX_MODEL_BYTES_ENV}={raw!r} must be positive")
+    return value
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, in words (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory, not a file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a regular file: reading it could block forever"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    return "not a regular file"
+
+
+def check_input_file(path: str | os.PathLike, what: str = "model file", max_bytes: int | None = None,
+                     error: type | None = None) -> os.stat_result:
+    """The gate every input file passes before it is hashed or parsed.
+
+    It must exist and be a regular file (a symlink to one is fine) no larger than
+    ``max_bytes`` (default ``max_model_bytes()``). Each way of failing has its own message:
+    missing, dangling symlink, directory, FIFO, device (a link to /dev/zero would hash
+    forever), socket, unreadable, too large. Raises ``error`` (default ``InvalidModelFile``)
+    or ``TooLarge``; only ``stat`` is called, so nothing blocks.
+    """
+    from hwflow.errors import InvalidModelFile, TooLarge
+
+    error = error or InvalidModelFile
+    p = os.fspath(path)
+
+    def fail(msg: str):
+        if issubclass(error, InvalidModelFile):
+            return error(f"{what} {msg}", path=p)
+        return error(f"{what} {p} {msg}")
+
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        if os.path.lexists(p):
+            raise fail(f"is a symbolic link to {os.readlink(p)!r}, which does not exist") from None
+        raise fail("does not exist") from None
+    except PermissionError:
+        raise fail("cannot be read (permission denied)") from None
+    except OSError as e:  # too many symlink levels, name too long, ...
+        raise fail(f"cannot be opened ({e.strerror or e})") from None
+    kind = _kind(st.st_mode)
+    if kind is not None:
+        if os.path.islink(p):
+            kind += f" (a symbolic link to {os.path.realpath(p)})"
+        raise fail(f"is {kind}")
+    limit = max_model_bytes() if max_bytes is None else max_bytes
+    if st.st_size > limit:
+        raise TooLarge(f"{what} is {st.st_size:,} bytes, over the limit of {limit:,} bytes "
+                       f"(set {MAX_MODEL_BYTES_ENV} to raise it)", path=p)
+    return st
+
+
+def read_input_file(path: str | os.PathLike, what: str = "model file", max_bytes: int | None = None,
+                    error: type | None = None) -> bytes:
+    """The bytes of an input file that passed ``check_input_file``. Opened non-blocking and
+    checked again on the open descriptor, so a file swapped for a FIFO or device between the
+    check and the read is refused too, and never more than the limit is read."""
+    check_input_file(path, what, max_bytes, error)
+    limit = max_model_bytes() if max_bytes is None else max_bytes
+    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            check_input_file(path, what, max_bytes, error)  # raises with the right message
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                from hwflow.errors import TooLarge
+
+                raise TooLarge(f"{what} grew over the limit of {limit:,} bytes while being read "
+                               f"(set {MAX_MODEL_BYTES_ENV} to raise it)", path=os.fspath(path))
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file, or of every file below a directory (names and contents)."""
+    """sha256 of a file, or of every regular file below a directory (names and contents).
+
+    Only regular files are read (opened non-blocking, checked on the descriptor): a FIFO or
+    device raises ``InvalidModelFile`` instead of blocking or hashing forever."""
     path = Path(path)
     h = hashlib.sha256()
     if path.is_dir():
@@ -83,7 +234,10 @@ def file_digest(path: str | os.PathLike) -> str:
             h.update(str(p.relative_to(path)).encode())
             h.update(bytes.fromhex(file_digest(p)))
         return h.hexdigest()
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            check_input_file(path, "input file", max_bytes=1 << 62)  # raises, naming what it is
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -141,6 +295,65 @@ def _record(st: StageRun, status: str, started: float, error: str | None = None)
     return rec
 
 
+LOCK_NAME = ".hwflow.lock"
+_held_locks: dict[str, list] = {}   # real path of a run directory -> [fd, depth]
+_held_mutex = threading.Lock()
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold ``<run_dir>/.hwflow.lock`` (an ``flock``) for the duration of the block.
+
+    A second process on the same run directory gets ``RunDirInUse`` naming the holder's pid
+    instead of interleaving its records with ours. Re-entrant within one process (a flow's
+    stages nest). The kernel drops the lock when the holder dies, so a killed run never
+    leaves a stale lock; the file itself stays (deleting it would race with a new holder).
+    """
+    import fcntl
+
+    from hwflow.errors import RunDirInUse
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(run_dir)
+    with _held_mutex:
+        held = _held_locks.get(key)
+        if held is not None:
+            held[1] += 1
+        else:
+            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                try:
+                    holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+                finally:
+                    os.close(fd)
+                raise RunDirInUse(f"run directory {run_dir} is in use by another hwflow process "
+                                  f"(pid {holder}, lock {run_dir / LOCK_NAME}); wait for it to "
+                                  "finish or use another directory") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            _held_locks[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        with _held_mutex:
+            held = _held_locks[key]
+            held[1] -= 1
+            if held[1] == 0:
+                del _held_locks[key]
+                fcntl.flock(held[0], fcntl.LOCK_UN)
+                os.close(held[0])
+
+
+def _input_digest(key: str, path: str | os.PathLike) -> str:
+    """Digest of a stage input after the file gate (a directory input is hashed whole)."""
+    if not os.path.isdir(path):
+        check_input_file(path, f"input {key!r}")
+    return file_digest(path)
+
+
 @contextlib.contextmanager
 def stage(
     run_dir: str | os.PathLike,
@@ -150,27 +363,29 @@ def stage(
 ) -> Iterator[StageRun]:
     """Run a stage: ``with stage(run, "hls", inputs={"model": p}, params=...) as st: ...``.
 
-    On normal exit ``<stage>.json`` gets ``status: complete``; on an exception
-    ``failed`` (with the message) and the exception propagates; on Ctrl-C
-    ``interrupted``. The record is first written as ``running`` so a killed process
-    leaves a record that is visibly not complete.
+    The run directory is locked for the stage (``run_dir_lock``: a second hwflow process
+    gets ``RunDirInUse``), and every input passes the file gate (``check_input_file``)
+    before it is hashed. On normal exit ``<stage>.json`` gets ``status: complete``; on an
+    exception ``failed`` (with the message) and the exception propagates; on Ctrl-C or
+    SIGTERM/SIGHUP (``hwflow.errors.Interrupted``) ``interrupted``. The record is first
+    written as ``running`` so a killed process leaves a record that is visibly not complete.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    digests = {k: file_digest(v) for k, v in (inputs or {}).items()}
-    st = StageRun(run_dir=run_dir, name=name, inputs=digests, params=dict(params or {}))
-    started = time.time()
-    write_json(st.record_path, _record(st, "running", started))
-    try:
-        yield st
-    except KeyboardInterrupt:
-        write_json(st.record_path, _record(st, "interrupted", started, "interrupted by user"))
-        raise
-    except BaseException as e:
-        write_json(st.record_path, _record(st, "failed", started, f"{type(e).__name__}: {e}"))
-        raise
-    write_json(st.record_path, _record(st, "complete", started))
-    _update_manifest(run_dir, st)
+    with run_dir_lock(run_dir):
+        digests = {k: _input_digest(k, v) for k, v in (inputs or {}).items()}
+        st = StageRun(run_dir=run_dir, name=name, inputs=digests, params=dict(params or {}))
+        started = time.time()
+        write_json(st.record_path, _record(st, "running", started))
+        try:
+            yield st
+        except KeyboardInterrupt as e:
+            write_json(st.record_path, _record(st, "interrupted", started, str(e) or "interrupted by user"))
+            raise
+        except BaseException as e:
+            write_json(st.record_path, _record(st, "failed", started, f"{type(e).__name__}: {e}"))
+            raise
+        write_json(st.record_path, _record(st, "complete", started))
+        _update_manifest(run_dir, st)
 
 
 def _update_manifest(run_dir: Path, st: StageRun) -> None:

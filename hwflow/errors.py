@@ -121,3 +121,33 @@ class FitError(HwflowError):
     """A design does not fit the chosen device; the message gives the numbers."""
 
     exit_code = 8
+
+
+class InvalidInputsFile(ConfigError):
+    """An inputs file (``--inputs``, stimulus .npy/.npz) that is not a finite real-valued
+    numeric array: wrong dtype, NaN/Inf, pickled objects, unreadable."""
+
+
+class TooLarge(ModelError):
+    """A file or a tensor larger than the configured limit (the message names the limit and
+    the option or environment variable that raises it)."""
+
+
+class RunDirInUse(HwflowError):
+    """Another hwflow process holds the run directory's lock (``.hwflow.lock``)."""
+
+    exit_code = 9
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by SIGTERM or SIGHUP (SIGINT stays a plain KeyboardInterrupt); the
+    tool processes were stopped with it. A ``KeyboardInterrupt`` on purpose: no ``except
+    Exception`` in a library can swallow it, and ``stage()`` records the stage as
+    interrupted. Exit code 128 + the signal number, as a shell reports it."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 
 from hwflow.errors import InvalidModelFile, MissingQuantization, ModelError, UnsupportedOp
 from hwflow.ir.kernels import KERNELS
+from hwflow.ir.validate import resolve_external_data, validate_proto, validate_sizes
 
 # ops that may appear in a model as loaded: what the executor runs plus the shape
 # arithmetic of exporters' pre-processing chains, which clean_model folds away
@@ -34,10 +35,11 @@ FLOAT_SOURCES = {"Softmax", "Sigmoid", "BatchNormalization", "Pow"}
 def _read_bytes(src) -> tuple[bytes, str | None]:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return bytes(src), None
+    from hwflow.artifacts import read_input_file
+
     path = Path(os.fspath(src))
-    if not path.is_file():
-        raise InvalidModelFile("model file does not exist", path=str(path))
-    return path.read_bytes(), str(path)
+    # the file gate: regular file within the size limit, never a FIFO/device/directory
+    return read_input_file(path, "model file"), str(path)
 
 
 def _parse(data: bytes, where: str | None) -> onnx.ModelProto:
@@ -54,6 +56,7 @@ def _parse(data: bytes, where: str | None) -> onnx.ModelProto:
         raise InvalidModelFile("graph has no outputs (truncated file?)", path=where)
     # QONNX files often lack opset imports for their custom domains: add them to a copy
     # for the checker only (qonnx resolves those domains itself)
+    resolve_external_data(proto, where)  # only files beside the model
     check = onnx.ModelProto()
     check.CopyFrom(proto)
     have = {o.domain for o in check.opset_import}
@@ -62,7 +65,8 @@ def _parse(data: bytes, where: str | None) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(check)
     except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid"
+        # one paragraph, whole: the node the checker blames is on a later line of its text
+        first = " ".join(str(e).split())[:600] or "invalid"
         raise InvalidModelFile(f"ONNX checker rejects the model: {first}", path=where) from e
     return proto
 
@@ -164,6 +168,7 @@ def load_model(src, validate: bool = True):
     data, where = _read_bytes(src)
     proto = _parse(data, where)
     _check_opset(proto, where)
+    validate_proto(proto, where)
     _fix_dynamic_shapes(proto, where)
     if validate:
         _check_ops(proto, where)
@@ -174,6 +179,7 @@ def load_model(src, validate: bool = True):
         model = ensure_shapes(model)
     except ModelError as e:
         raise ModelError(str(e), path=where) from e
+    validate_sizes(model, where)
     if validate:
         check_quantized_macs(model, where)
     return model
