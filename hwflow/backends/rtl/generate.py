@@ -31,6 +31,10 @@ def generate_rtl(
     lint: bool = True,
     architecture: str = "auto",
     progress=None,
+    board=None,
+    throughput: float | None = None,
+    clock_mhz: float | None = None,
+    folding: str | None = None,
 ) -> Path:
     """Write ``<run_dir>/verilog/*.v``, ``<run_dir>/model.onnx`` (the cleaned model the
     RTL implements, the reference for ``simulate``) and ``<run_dir>/rtl.json``.
@@ -44,24 +48,51 @@ def generate_rtl(
     one kernel applied pixel by pixel, one image in flight; ``folded.py``) or ``auto``
     (folded when a conv layer is too large to unroll, see ``folded.AUTO_FOLD_MACS``).
     progress: optional callable receiving a line of text per traced segment (folded).
+    board, throughput, clock_mhz, folding: the ``streaming`` architecture (MLPs; one folded
+    matrix-vector unit per layer, ``streaming/``): ``folding`` ("PExSIMD,..." per layer) fixes
+    the folding, else it is chosen for ``board`` (a name or Board: device LUT/FF/BRAM/DSP) and
+    the ``throughput`` target (inferences/s at ``clock_mhz``, default the board's clock);
+    ``FitError`` when nothing fits. With a board, ``architecture="auto"`` means streaming.
     Returns the path of rtl.json.
     """
     model_path, run_dir = Path(model_path), Path(run_dir)
     top = sanitize_identifier(top or model_path.stem)
     if latency_cutoff is None:
         raise ConfigError("latency_cutoff must be a number")
+    board_obj = None
+    if board is not None:
+        from hwflow.boards import load_board
+
+        board_obj = load_board(board) if isinstance(board, (str, Path)) else board
+        if architecture == "auto":
+            architecture = "streaming"
+    if architecture not in ("auto", "parallel", "folded", "streaming"):
+        raise ConfigError(f"architecture must be parallel, folded, streaming or auto, not {architecture!r}")
+    if architecture != "streaming" and (throughput is not None or folding is not None):
+        raise ConfigError("--throughput and --folding apply to the streaming architecture (give --board or "
+                          "--architecture streaming)")
     params = {"top": top, "latency_cutoff": float(latency_cutoff), "input_type": input_type,
-              "architecture": architecture}
+              "architecture": architecture, "board": board_obj.name if board_obj else None,
+              "throughput": throughput, "clock_mhz": clock_mhz, "folding": folding}
     with stage(run_dir, "rtl", inputs={"model": model_path}, params=params) as st:
         t0 = time.time()
         model, _types, stripped = prepare_model(model_path, input_type)
         in_fmt = input_format(model)
-        fold = choose_folding(model, architecture)
+        if architecture == "streaming":
+            from hwflow.backends.rtl.streaming.layers import refuse_unsupported
+
+            refuse_unsupported(model)  # before any expensive work
+            fold = None
+        else:
+            fold = choose_folding(model, architecture)
         vdir = run_dir / "verilog"
         if vdir.exists():
             shutil.rmtree(vdir)
-        build = _build_folded if fold else _build_parallel
-        d = build(model, in_fmt, fold, float(latency_cutoff), vdir, top, progress)
+        if architecture == "streaming":
+            d = _build_streaming(model, in_fmt, vdir, top, progress, board_obj, throughput, clock_mhz, folding)
+        else:
+            build = _build_folded if fold else _build_parallel
+            d = build(model, in_fmt, fold, float(latency_cutoff), vdir, top, progress)
         t_trace = d.trace_time_s
         clean_path = run_dir / "model.onnx"
         model.save(str(clean_path))
@@ -95,7 +126,8 @@ def generate_rtl(
                 "pipeline": {
                     **d.pipeline,
                     "latency_cutoff": float(latency_cutoff),
-                    "estimated_luts_da4ml": float(sum(s.cost for s in d.stages)),
+                    # da4ml's estimate of its traced logic; none for the streaming MVUs
+                    "estimated_luts_da4ml": float(sum(s.cost for s in d.stages)) if d.stages else None,
                 },
                 "generation_time_s": round(time.time() - t0, 3),
                 "trace_time_s": round(t_trace, 3),
@@ -166,3 +198,21 @@ def _build_folded(model, in_fmt, fold, latency_cutoff, vdir, top, progress) -> _
         pipeline={"architecture": "folded", "segments": len(tr.segments), "folded_layers": layers,
                   "register_bits": folded_register_bits(tr, in_fmt, out_fmt)},
         trace_time_s=t_trace)
+
+
+def _build_streaming(model, in_fmt, vdir, top, progress, board, throughput, clock_mhz, folding) -> _Design:
+    from hwflow.backends.rtl.streaming.build import build_streaming
+    from hwflow.backends.rtl.streaming.folding import folding_chooser
+
+    sd = build_streaming(model, in_fmt, vdir, top,
+                         folding_chooser(board=board, throughput=throughput, clock_mhz=clock_mhz, folding=folding,
+                                         in_fmt=in_fmt),
+                         progress=progress)
+    inits = {i.name for i in model.graph.initializer}
+    in_name = next(i.name for i in model.graph.input if i.name not in inits)
+    out_name = model.graph.output[0].name
+    in_shape = tuple(int(d) for d in model.get_tensor_shape(in_name))
+    out_shape = tuple(int(d) for d in model.get_tensor_shape(out_name))
+    return _Design(files=sd.files, latency=sd.latency, ii=sd.ii,
+                   in_port=(in_name, in_shape, sd.layers[0].mw), out_port=(out_name, out_shape, sd.layers[-1].mh),
+                   out_fmt=sd.out_fmt, stages=[], pipeline=sd.record, trace_time_s=sd.trace_time_s)

@@ -1,0 +1,1 @@
+"""Streaming (dataflow) architecture for MLPs: one folded matrix-vector unit per layer."""

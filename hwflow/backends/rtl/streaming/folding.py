@@ -1,0 +1,271 @@
+"""Folding search: per-layer PE/SIMD for a device and a throughput target.
+
+A small analytical resource model (LUT/FF/BRAM/DSP per layer as a function of PE, SIMD,
+the bit widths and the weight bits; constants in ``MODEL`` calibrated against Yosys, see
+docs/streaming.md) and a dynamic program over the layer chain: the II of a streaming
+design depends only on adjacent layers (``timing.schedule``), the resources add up, so the
+cheapest folding with II <= a bound is exact under the model.
+
+- with a throughput target: the cheapest folding reaching it (II <= clock / throughput);
+- without: the fastest folding that fits the device's budget (``UTILIZATION`` of each
+  resource, room for the board top and for place and route), cheapest at that II.
+``FitError`` when nothing fits, naming the smallest design and what it needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwflow.backends.rtl.streaming.layers import DenseLayer, format_bits
+from hwflow.backends.rtl.streaming.timing import Fold, cycles, schedule
+from hwflow.errors import ConfigError, FitError
+
+RESOURCES = ("lut", "ff", "bram", "dsp")
+# share of each device resource a chosen design may use (the board top, UART and
+# place-and-route slack take the rest)
+UTILIZATION = {"lut": 0.75, "ff": 0.75, "bram": 1.0, "dsp": 1.0}
+
+# Resource model constants per family (LUT4-equivalents on Lattice). Calibrated against
+# Yosys synth_ice40 / synth_ecp5 of the jet tagger at several foldings (docs/streaming.md).
+MODEL = {
+    # lut per multiplier bit-product when multipliers are logic, lut per adder bit, lut per
+    # mux input bit, fixed control per layer; hard multipliers: widths that fit one block
+    "ice40": {"mul_lut": 1.0, "add_lut": 1.0, "mux_lut": 0.6, "ctrl_lut": 40, "ctrl_ff": 30,
+              "dsp": False, "dsp_a": 16, "dsp_b": 16,
+              "bram_bits": 4096, "bram_widths": ((16, 256), (8, 512), (4, 1024), (2, 2048)), "bram_min_bits": 2048},
+    "ecp5": {"mul_lut": 1.0, "add_lut": 1.0, "mux_lut": 0.6, "ctrl_lut": 40, "ctrl_ff": 30,
+             "dsp": True, "dsp_a": 18, "dsp_b": 18,
+             "bram_bits": 18432, "bram_widths": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
+             "bram_min_bits": 4096},
+}
+MODEL["gowin"] = MODEL["ecp5"]
+MODEL["xilinx"] = MODEL["ecp5"]
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _bram_blocks(depth: int, width: int, m: dict) -> int:
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in m["bram_widths"])
+
+
+def _memory(depth: int, width: int, m: dict) -> dict:
+    """A ROM in block RAM when big enough, else in LUTs (one LUT4 = 16 x 1 bits)."""
+    if depth * width >= m["bram_min_bits"] and depth > 1:
+        return {"lut": 0.0, "ff": 0.0, "bram": float(_bram_blocks(depth, width, m)), "dsp": 0.0}
+    return {"lut": width * math.ceil(depth / 16) * (1.0 if depth > 1 else 0.0), "ff": float(width), "bram": 0.0,
+            "dsp": 0.0}
+
+
+def layer_resources(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
+    """Estimated LUT/FF/BRAM/DSP of one matrix-vector unit with its FIFO and memories."""
+    m = MODEL[family]
+    pe, simd = f.pe, f.simd
+    sf, nf = ly.mw // simd, ly.mh // pe
+    w_w = ly.w_width
+    acc_w = max(ly.acc_width, in_w + 1 + w_w)
+    _, out_w = format_bits(ly.out_lo, ly.out_hi)
+    n_mul = pe * simd
+    mul_a, mul_b = in_w + 1, w_w
+    r = {"lut": 0.0, "ff": 0.0, "bram": 0.0, "dsp": 0.0}
+    if m["dsp"] and mul_a <= m["dsp_a"] and mul_b <= m["dsp_b"] and mul_b > 1:
+        r["dsp"] += n_mul
+    else:
+        r["lut"] += n_mul * mul_a * mul_b * m["mul_lut"]
+    r["lut"] += pe * (simd - 1) * acc_w * m["add_lut"]          # adder tree
+    r["lut"] += pe * acc_w * m["add_lut"]                       # accumulator
+    r["ff"] += pe * acc_w
+    t = ly.tail
+    if t.kind == "affine":
+        r["lut"] += pe * (2 * (acc_w + t.sa) + 2 * out_w) * m["add_lut"]  # bias add, rounding, clip
+    else:
+        r["lut"] += pe * t.thresholds.shape[1] * (acc_w + 2) * m["add_lut"]
+    r["lut"] += simd * in_w * max(sf - 1, 0) * m["mux_lut"]     # input slice mux
+    r["ff"] += ly.mw * in_w + simd * in_w                       # input buffer + slice register
+    r["ff"] += 3 * pe * out_w                                   # output register + FIFO
+    r["lut"] += pe * out_w                                      # FIFO read mux
+    r["lut"] += m["ctrl_lut"]
+    r["ff"] += m["ctrl_ff"]
+    for k, v in _memory(nf * sf, pe * simd * w_w, m).items():
+        r[k] += v
+    param_w = (max(1, int(abs(t.bias).max(initial=0)).bit_length() + 1) if t.kind == "affine"
+               else t.thresholds.shape[1] * (acc_w + 1))
+    for k, v in _memory(nf, pe * param_w, m).items():
+        r[k] += v
+    return r
+
+
+def design_resources(layers: list[DenseLayer], folds: list[Fold], in_w0: int, family: str) -> list[dict]:
+    out, in_w = [], in_w0
+    for ly, f in zip(layers, folds):
+        out.append(layer_resources(ly, f, in_w, family))
+        in_w = format_bits(ly.out_lo, ly.out_hi)[1]
+    return out
+
+
+def total(res: list[dict]) -> dict:
+    return {k: round(sum(r[k] for r in res), 1) for k in RESOURCES}
+
+
+@dataclass
+class Budget:
+    family: str
+    capacity: dict   # resource -> units of the device
+
+    def limit(self) -> dict:
+        return {k: self.capacity[k] * UTILIZATION[k] for k in RESOURCES}
+
+    def fits(self, t: dict) -> bool:
+        lim = self.limit()
+        return all(t[k] <= lim[k] for k in RESOURCES)
+
+    def cost(self, r: dict) -> float:
+        # normalised: one whole device of any resource costs 1 (a resource the device lacks: large)
+        return sum(r[k] / self.capacity[k] if self.capacity[k] else r[k] * 1e3 for k in RESOURCES)
+
+
+def _candidates(ly: DenseLayer) -> list[Fold]:
+    return [Fold(pe, simd) for pe in divisors(ly.mh) for simd in divisors(ly.mw)]
+
+
+def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int) -> list[Fold] | None:
+    """Cheapest folding (model cost) with schedule II <= max_ii; dynamic program over the
+    chain (the II constraints couple adjacent layers only)."""
+    cands = [_candidates(ly) for ly in layers]
+    in_ws = [in_w0] + [format_bits(ly.out_lo, ly.out_hi)[1] for ly in layers[:-1]]
+    costs = [[budget.cost(layer_resources(ly, f, w, budget.family)) for f in cs]
+             for ly, cs, w in zip(layers, cands, in_ws)]
+    n = len(layers)
+    # best[k][j]: (cost, back pointer) of layers 0..k with layer k folded by cands[k][j]
+    best: list[list[tuple[float, int] | None]] = []
+    first = []
+    for j, f in enumerate(cands[0]):
+        c = cycles(layers[0].mw, layers[0].mh, f)
+        first.append((costs[0][j], -1) if c <= max_ii else None)
+    best.append(first)
+    for k in range(1, n):
+        row = []
+        ly, prev = layers[k], layers[k - 1]
+        for j, f in enumerate(cands[k]):
+            ck = cycles(ly.mw, ly.mh, f)
+            opt = None
+            for i, g in enumerate(cands[k - 1]):
+                if best[k - 1][i] is None:
+                    continue
+                if ck + (prev.mh // g.pe - 1) * (prev.mw // g.simd) > max_ii:
+                    continue
+                c = best[k - 1][i][0] + costs[k][j]
+                if opt is None or c < opt[0]:
+                    opt = (c, i)
+            row.append(opt)
+        best.append(row)
+    last = layers[-1]
+    ends = [(b[0], j) for j, (b, f) in enumerate(zip(best[-1], cands[-1]))
+            if b is not None and (last.mh // f.pe - 1) * (last.mw // f.simd) + 2 <= max_ii]
+    if not ends:
+        return None
+    _, j = min(ends)
+    folds = []
+    for k in range(n - 1, -1, -1):
+        folds.append(cands[k][j])
+        j = best[k][j][1]
+    return folds[::-1]
+
+
+def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | None) -> tuple[list[Fold], dict]:
+    """(folds, record) for the budget and an optional II bound; ``FitError`` if none fits."""
+    shapes = [(ly.mw, ly.mh) for ly in layers]
+    smallest = [Fold(1, 1) for _ in layers]
+    ii_small, _ = schedule(shapes, smallest)
+    t_small = total(design_resources(layers, smallest, in_w0, budget.family))
+    lim = budget.limit()
+
+    def need(t):
+        return ", ".join(f"{k.upper()} {t[k]:,.0f} (budget {lim[k]:,.0f} of {budget.capacity[k]:,})"
+                         for k in RESOURCES if t[k] > lim[k])
+
+    if max_ii is not None:
+        folds = cheapest(layers, max_ii, budget, in_w0)
+        if folds is None:
+            fastest = [Fold(ly.mh, ly.mw) for ly in layers]
+            raise FitError(f"no folding reaches II <= {max_ii} cycles (the fully parallel streaming design has "
+                           f"II {schedule(shapes, fastest)[0]}); lower the throughput target")
+        t = total(design_resources(layers, folds, in_w0, budget.family))
+        if not budget.fits(t):
+            raise FitError(f"the smallest streaming design with II <= {max_ii} cycles ({_fmt(folds)}) needs "
+                           f"{need(t)} (estimate); lower the throughput target or choose a larger device")
+        mode = "throughput"
+    else:
+        if not budget.fits(t_small):
+            raise FitError(f"the smallest streaming design ({_fmt(smallest)}, II {ii_small} cycles) needs "
+                           f"{need(t_small)} (estimate); choose a larger device or a smaller model")
+        lo, hi = 1, ii_small  # smallest II whose cheapest design fits: binary search
+        folds = smallest
+        while lo < hi:
+            mid = (lo + hi) // 2
+            f = cheapest(layers, mid, budget, in_w0)
+            if f is not None and budget.fits(total(design_resources(layers, f, in_w0, budget.family))):
+                hi, folds = mid, f
+            else:
+                lo = mid + 1
+        folds = cheapest(layers, lo, budget, in_w0) or folds
+        mode = "fastest_that_fits"
+    res = design_resources(layers, folds, in_w0, budget.family)
+    ii, lat = schedule(shapes, folds)
+    rec = {"mode": mode, "family": budget.family, "capacity": budget.capacity, "utilization_limit": UTILIZATION,
+           "max_ii": max_ii, "ii": ii, "latency_cycles": lat, "folds": [f.to_json() for f in folds],
+           "estimate": {"layers": [{k: round(v, 1) for k, v in r.items()} for r in res], "total": total(res)},
+           "model": "hwflow.backends.rtl.streaming.folding.MODEL[" + repr(budget.family) + "]"}
+    return folds, rec
+
+
+def _fmt(folds: list[Fold]) -> str:
+    return "PE x SIMD " + ", ".join(f"{f.pe}x{f.simd}" for f in folds)
+
+
+def folding_chooser(board=None, throughput: float | None = None, clock_mhz: float | None = None,
+                    folding: str | None = None, in_fmt=None):
+    """The ``choose(layers) -> (folds, record)`` callable ``build_streaming`` takes."""
+    from hwflow.backends.rtl.streaming.build import parse_folding
+
+    def choose_fn(layers):
+        in_w0 = in_fmt.width
+        if folding is not None:
+            folds = parse_folding(folding, len(layers))
+            rec = {"mode": "given", "folds": [f.to_json() for f in folds]}
+            if board is not None:
+                fam = board.family
+                res = design_resources(layers, folds, in_w0, fam if fam in MODEL else "ecp5")
+                rec["estimate"] = {"layers": res, "total": total(res)}
+            return folds, rec
+        if board is None:
+            if throughput is not None and clock_mhz is None:
+                raise ConfigError("--throughput needs --board or --clock (the cycles per inference follow from both)")
+            fam, cap = "ice40", None
+        else:
+            fam = board.family
+            c = board.capacity
+            cap = {"lut": c.lut, "ff": c.ff, "bram": c.bram, "dsp": c.dsp}
+        if fam not in MODEL:
+            raise ConfigError(f"no streaming resource model for family {fam!r}")
+        if cap is None:  # no device: no limit, the throughput alone decides
+            cap = {"lut": 10**9, "ff": 10**9, "bram": 10**9, "dsp": 10**9}
+        clock = clock_mhz * 1e6 if clock_mhz else (board.clock.frequency_hz if board is not None else None)
+        max_ii = None
+        if throughput is not None:
+            if throughput <= 0:
+                raise ConfigError(f"throughput must be > 0 inferences/s, got {throughput}")
+            max_ii = max(1, int(clock // throughput))
+        if board is None and max_ii is None:
+            folds = [Fold(1, 1) for _ in layers]  # no target at all: the smallest design
+            return folds, {"mode": "smallest", "folds": [f.to_json() for f in folds]}
+        folds, rec = choose(layers, Budget(fam, cap), in_w0, max_ii)
+        rec["clock_hz"] = clock
+        rec["throughput_target"] = throughput
+        if clock:
+            rec["inferences_per_s_at_clock"] = round(clock / rec["ii"], 1)
+        return folds, rec
+
+    return choose_fn
