@@ -266,10 +266,16 @@ class Yosys(Tool):
         return self.parse_version(out.stdout)
 
     def run_script(self, script: str | os.PathLike, cwd: str | os.PathLike | None = None,
-                   log: str | os.PathLike | None = None, timeout: float | None = None):
+                   log: str | os.PathLike | None = None, timeout: float | None = None,
+                   on_line: Callable[[str], None] | None = None):
+        """``on_line``: each line of Yosys' log as it comes (progress displays; needs ``log``)."""
         self.locate()
+        # a relative script path that is not under cwd is relative to our working directory:
+        # make it absolute, Yosys runs in cwd (`hwflow profile run1` failed on that)
+        if cwd is not None and not Path(script).is_absolute() and not (Path(cwd) / script).exists():
+            script = Path(script).resolve()
         return run_tool([sys.executable, "-m", "hwflow.yosys_runner", str(script)], cwd=cwd, log=log,
-                        tool="yosys", timeout=timeout)
+                        tool="yosys", timeout=timeout, on_line=on_line)
 
 
 class YowaspTool(Tool):

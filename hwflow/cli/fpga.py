@@ -26,7 +26,7 @@ def synth(
     """Synthesis with Yosys: resources per family (synth.json), fit check with --board."""
     from hwflow.synth import synthesize
 
-    r = synthesize(run, target=target, board=board, baud=baud, prescreen_fit=prescreen)
+    r = synthesize(run, target=target, board=board, baud=baud, prescreen_fit=prescreen, progress=print_progress)
     out.print(_resources_line(r))
     lut = r["utilization"]["lut"]
     out.print(f"{r['device']}: {lut['used']}/{lut['available']} LUT ({lut['percent']}%)"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, out
+from hwflow.cli.common import cli_command, out, print_progress
 
 
 @cli_command
@@ -20,6 +20,9 @@ def profile(
     seed: int = typer.Option(0, help="seed of the random stimulus when no data is given"),
     simulator: str = typer.Option("yosys", help="ASIC gate-level simulator: yosys (no build step, large "
                                                 "netlists) or verilator (the library's Verilog cell models)"),
+    effort: str = typer.Option("default", help="ASIC synthesis effort: default (area by module, ABC's default "
+                                               "script) or fast (flat, ABC's fast script; slightly larger)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
     compare_weights: bool = typer.Option(
         False, help="also compare hard-wired against register-bank weights on measured layer slices (ASIC; "
                     "writes weights_comparison.json and comparison.md next to profile.json)"),
@@ -28,7 +31,7 @@ def profile(
     from hwflow.power import profile as run_profile
 
     r = run_profile(run, target=target, clock_mhz=clock, samples=samples, data=data, dataset=dataset, seed=seed,
-                    simulator=simulator)
+                    simulator=simulator, synth=effort, progress=None if quiet else print_progress)
     if compare_weights:
         from hwflow.power.regweights import compare_run_weights
 

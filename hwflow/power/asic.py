@@ -6,7 +6,9 @@ II cycles, so at full throughput each inference costs II clock periods of averag
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -34,9 +36,13 @@ SIM_NOTE = {
 
 
 def _simulate(design: RtlDesign, net, lib: Liberty, words: list[int], work_dir: Path, simulator: str,
-              check_rtl: bool):
+              check_rtl: bool, progress: Callable[[str], None] | None = None):
     """Gate-level run (+ the RTL run it is compared with): (activity, cycles, check)."""
     check = {"samples": len(words), "compared_with_rtl": False, "simulator": simulator}
+    say = progress or (lambda line: None)
+    t0 = time.time()
+    say(f"gate-level simulation ({simulator}) of {len(words)} samples"
+        + (", then the RTL for the check" if check_rtl else ""))
     if simulator == "yosys":
         from hwflow.power.yosys_sim import run_yosys_stream
 
@@ -49,6 +55,7 @@ def _simulate(design: RtlDesign, net, lib: Liberty, words: list[int], work_dir: 
                           split_ports=True, vcd=True)
         rtl = run_stream(design, design.files, design.top, words, work_dir / "rtlsim", vcd=False) if check_rtl else None
         act = read_vcd_activity(gate.vcd, "dut", gate.t_start, gate.t_end)
+    say(f"gate-level simulation done ({time.time() - t0:.0f} s)")
     if rtl is not None:
         compare_outputs(rtl.outputs, gate.outputs, f"{design.top} gate-level netlist vs RTL")
         check.update(compared_with_rtl=True, mismatches=0)
@@ -61,8 +68,10 @@ SYNTH_EFFORTS = ("default", "fast")
 
 
 def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: Path, library: str = "osu018",
-                 check_rtl: bool = True, simulator: str = "yosys", synth: str = "default") -> dict:
-    """``synth="fast"``: flat mapping only (no area-by-module pass) with ABC's fast script."""
+                 check_rtl: bool = True, simulator: str = "yosys", synth: str = "default",
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """``synth="fast"``: flat mapping only (no area-by-module pass) with ABC's fast script.
+    ``progress``: called with progress lines (Yosys passes, simulation, STA)."""
     lib = Liberty(library)
     info = read_liberty(lib.path)
     work_dir = Path(work_dir)
@@ -74,9 +83,9 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
     if synth not in SYNTH_EFFORTS:
         raise ConfigError(f"unknown synthesis effort {synth!r}; valid: {', '.join(SYNTH_EFFORTS)}")
     net = synthesize_asic(design, lib.path, work_dir / "synth", hierarchical=synth == "default",
-                          abc_fast=synth == "fast")
+                          abc_fast=synth == "fast", progress=progress)
     words = design.input.pack(stim.q)
-    act, period, cycles, check = _simulate(design, net, lib, words, work_dir, simulator, check_rtl)
+    act, period, cycles, check = _simulate(design, net, lib, words, work_dir, simulator, check_rtl, progress)
     activities, missing = driver_activities(net.netlist_json, design.top, act, period, design.clock_port)
     if missing:
         raise MismatchError(f"{len(missing)} nets of the netlist are not in the simulation's VCD, e.g. "
@@ -89,6 +98,8 @@ def profile_asic(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: 
         if src not in act.toggles:
             raise MismatchError(f"buffered net {src} is not in the simulation's VCD")
         activities.append(PinActivity(pin, act.rate(src, period), act.duty(src)))
+    if progress:
+        progress(f"OpenSTA: timing and power of {net.top} with {len(activities)} pin activities")
     sta = run_sta(work_dir, lib.path, buf.verilog, design.top, design.clock_port, period_ns, activities)
     buffer_area = buf.cells_added * info.area(BUFFER_CELL)
     cell_counts = dict(net.cell_counts)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from hwflow.artifacts import file_digest, read_json
 from hwflow.backends.rtl.design import RtlDesign
@@ -135,13 +136,15 @@ def synthesis_digest(design: RtlDesign, liberty: Path, script_text: str, out_dir
 
 
 def synthesize_asic(design: RtlDesign, liberty: Path, out_dir: Path, hierarchical: bool = True,
-                    timeout: float | None = None, abc_fast: bool = False) -> AsicNetlist:
+                    timeout: float | None = None, abc_fast: bool = False,
+                    progress: Callable[[str], None] | None = None) -> AsicNetlist:
     """Run Yosys; return the flat netlist and its area (um^2, from the liberty ``area``).
 
     ``abc_fast``: ABC's fast script (no SAT sweeping: ABC's default ``&fraig``/``scorr`` took over
     15 minutes on one 128-input sum of products from Yosys' own multipliers, where da4ml's
-    shift-and-add netlists of 150k cells map in minutes); slightly larger netlists."""
-    out_dir = Path(out_dir)
+    shift-and-add netlists of 150k cells map in minutes); slightly larger netlists.
+    ``progress`` gets a line per Yosys pass."""
+    out_dir = Path(out_dir).resolve()  # Yosys runs in out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     script = out_dir / "asic_synth.ys"
     text = _script(design, Path(liberty).resolve(), out_dir.resolve(), hierarchical, abc_fast)
@@ -154,8 +157,13 @@ def synthesize_asic(design: RtlDesign, liberty: Path, out_dir: Path, hierarchica
     outputs = [out_dir / n for n in ("stat.json", "netlist.v", "netlist.json")]
     if not (stamp.exists() and stamp.read_text() == digest and all(p.exists() for p in outputs)):
         stamp.unlink(missing_ok=True)
-        Yosys().run_script(script, cwd=out_dir, log=log, timeout=timeout)
+        from hwflow.synth.yosys import yosys_progress
+
+        Yosys().run_script(script, cwd=out_dir, log=log, timeout=timeout,
+                           on_line=yosys_progress(progress, "yosys asic"))
         stamp.write_text(digest)
+    elif progress:
+        progress(f"yosys asic: netlist of the same sources and script reused ({out_dir / 'netlist.v'})")
     stat = read_json(out_dir / "stat.json")
     mod = stat["design"]
     lib = read_liberty(liberty)

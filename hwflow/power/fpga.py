@@ -23,6 +23,7 @@ With Vivado installed, a SAIF-driven ``report_power`` would replace this for Xil
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from hwflow.artifacts import read_json
 from hwflow.backends.rtl.design import RtlDesign
@@ -78,13 +79,18 @@ def cells_sim(family: str) -> Path:
 
 
 def profile_fpga(design: RtlDesign, stim: Stimulus, clock_mhz: float, work_dir: Path, family: str,
-                 check_rtl: bool = True) -> dict:
-    work_dir = Path(work_dir)
+                 check_rtl: bool = True, progress: Callable[[str], None] | None = None) -> dict:
+    from hwflow.synth.yosys import yosys_progress
+
+    work_dir = Path(work_dir).resolve()  # the tools run in other working directories
     synth_dir = work_dir / "synth"
     synth_dir.mkdir(parents=True, exist_ok=True)
     script = synth_dir / "fpga_synth.ys"
     script.write_text(_script(design, synth_dir.resolve(), family))
-    Yosys().run_script(script, cwd=synth_dir, log=synth_dir / "fpga_synth.log")
+    Yosys().run_script(script, cwd=synth_dir, log=synth_dir / "fpga_synth.log",
+                       on_line=yosys_progress(progress, f"yosys {family}"))
+    if progress:
+        progress(f"netlist simulation (Verilator) of {len(stim.q)} samples")
     counts = {k: int(v) for k, v in read_json(synth_dir / "stat.json")["design"]["num_cells_by_type"].items()}
 
     words = design.input.pack(stim.q)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -39,16 +40,17 @@ def parse_clock(text: str | float) -> float:
 def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float | str = 40.0, samples: int = 200,
             data: str | Path | np.ndarray | None = None, dataset: str | None = None, seed: int = 0,
             check_rtl: bool = True, plots: bool = True, simulator: str = "yosys", reuse: bool = True,
-            synth: str = "default") -> dict:
+            synth: str = "default", progress: Callable[[str], None] | None = None) -> dict:
     """Profile the design of ``run_dir/rtl.json`` on ``target``; writes ``profile.json``
     (a ``profile`` stage record) and ``profile/<target>/`` with netlist, reports and plots.
 
     ``reuse``: return the recorded result when ``profile.json`` is complete for the same
     design files and parameters (a gate-level run of a large design takes long).
-    ``synth``: ASIC synthesis effort, "default" or "fast" (see profile_asic)."""
+    ``synth``: ASIC synthesis effort, "default" or "fast" (see profile_asic).
+    ``progress``: called with progress lines (Yosys passes, simulation, STA)."""
     if target not in TARGETS:
         raise ConfigError(f"unknown profile target {target!r}; valid: {', '.join(TARGETS)}")
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # Yosys, Verilator and OpenSTA run in other working directories
     clock = parse_clock(clock_mhz)
     design = load_design(run_dir)
     params = {"flow_version": FLOW_VERSION, "target": target, "clock_mhz": clock, "samples": samples, "seed": seed,
@@ -69,14 +71,14 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
             from hwflow.power.asic import profile_asic
 
             result = profile_asic(design, stim, clock, work, library=target.split("-", 1)[1], check_rtl=check_rtl,
-                                  simulator=simulator, synth=synth)
+                                  simulator=simulator, synth=synth, progress=progress)
             from hwflow.tools import OpenSTA, Verilator, Yosys
 
             st.tools = {t.name: t.version() for t in (Yosys(), Verilator(), OpenSTA())}
         else:
             from hwflow.power.fpga import profile_fpga
 
-            result = profile_fpga(design, stim, clock, work, family=target)
+            result = profile_fpga(design, stim, clock, work, family=target, progress=progress)
         if plots:
             from hwflow.power.plots import area_breakdown, power_breakdown
 

@@ -245,7 +245,7 @@ def compare_run_weights(run_dir: Path, hardwired_profile: dict, samples: int = 1
     from hwflow.power.data import load_stimulus
     from hwflow.power.node_scaling import PAPER, write_comparison
 
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # the tools run in other working directories
     d = load_design(run_dir)
     if d.model is None or not d.model.exists():
         raise ConfigError(f"{run_dir / 'rtl.json'} names no model file: cannot build weight slices")

@@ -85,12 +85,14 @@ def prescreen(design: RtlDesign, capacity_lut: int, device: str) -> None:
 
 
 def synthesize(run_dir: str | Path, target: str | None = None, board: str | Board | None = None,
-               baud: int | None = None, prescreen_fit: bool = True) -> dict:
+               baud: int | None = None, prescreen_fit: bool = True,
+               progress: Callable[[str], None] | None = None) -> dict:
     """Yosys synthesis; writes ``synth.json`` and returns its stage-specific result.
 
     With a board, a design whose generator estimate is far above the device is refused
-    before synthesis (``prescreen``), and the synthesized counts are checked (``check_fit``)."""
-    run_dir = Path(run_dir)
+    before synthesis (``prescreen``), and the synthesized counts are checked (``check_fit``).
+    ``progress`` gets a line per Yosys pass."""
+    run_dir = Path(run_dir).resolve()  # the tools run in other working directories
     b = load_board(board) if isinstance(board, (str, Path)) else board
     family = resolve_target(target, b)
     design = load_design(run_dir)
@@ -106,7 +108,7 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
             files, cons = _board_sources(design, b, out_dir, baud)
             top, device = TOP_NAME, b.device
             st.output(cons)
-        res = YosysSynth(family).run(files, top, out_dir, io_buffers=b is not None)
+        res = YosysSynth(family).run(files, top, out_dir, io_buffers=b is not None, progress=progress)
         cap = load_devices()[device].capacity
         result = {
             "family": family, "device": device, "board": b.name if b else None,
@@ -138,7 +140,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     ``synth.json`` and ``bitstream.json``. ``router``: nextpnr's router1 or router2 (None:
     nextpnr's default for the family); ``progress`` gets a line per placer/router iteration;
     ``pnr_timeout`` (seconds) stops nextpnr with ``ToolTimeout`` (the stage is recorded failed)."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # the tools run in other working directories
     b = load_board(board) if isinstance(board, (str, Path)) else board
     if b.family not in OPEN_BITSTREAM_FAMILIES:
         Vivado().locate()   # VendorToolMissing before any work when Vivado is absent
@@ -149,7 +151,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     if is_up_to_date(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=synth_params):
         synth = read_json(run_dir / "synth.json")     # `hwflow synth --board` already did this
     else:
-        synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit)
+        synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit, progress=progress)
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed, "router": router}
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:

@@ -8,10 +8,11 @@ and are an estimate of what Vivado would use, labelled as such.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from hwflow.artifacts import read_json
 from hwflow.boards import FAMILIES, family_info
@@ -23,6 +24,29 @@ ESTIMATE_NOTE = {
     "xilinx": "estimate: Yosys synth_xilinx (7-series primitives), not Vivado; Vivado's counts differ",
     "gowin": "Yosys synth_gowin; no open place-and-route for Gowin on this machine",
 }
+
+
+_STEP = re.compile(r"^(\d+(?:\.\d+)?)\. Executing (.+?)(?: pass)?(?: \(.*\))?\.?$")
+
+
+def yosys_progress(progress: Callable[[str], None] | None, prefix: str = "yosys") -> Callable[[str], None] | None:
+    """An ``on_line`` for ``Yosys.run_script`` that turns Yosys' log into progress lines: one
+    per pass at the top two levels of its numbering ("13.43 ABC9"), consecutive repeats of the
+    same pass and the per-file frontends left out, with the seconds since the start."""
+    if progress is None:
+        return None
+    t0, last = time.time(), [None]
+
+    def on_line(line: str) -> None:
+        m = _STEP.match(line.rstrip())
+        if not m or "frontend" in m.group(2):
+            return
+        name = m.group(2).split(":")[0]
+        if name != last[0]:
+            last[0] = name
+            progress(f"{prefix}: {m.group(1)} {name} ({time.time() - t0:.0f} s)")
+
+    return on_line
 
 
 @dataclass(frozen=True)
@@ -74,8 +98,8 @@ class YosysSynth:
         return "\n".join(lines) + "\n"
 
     def run(self, files: Sequence[Path], top: str, out_dir: str | Path, io_buffers: bool = False,
-            timeout: float | None = None) -> SynthResult:
-        out_dir = Path(out_dir)
+            timeout: float | None = None, progress: Callable[[str], None] | None = None) -> SynthResult:
+        out_dir = Path(out_dir).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         script = out_dir / "synth.ys"
         script.write_text(self.script(files, top, io_buffers))
@@ -84,7 +108,8 @@ class YosysSynth:
         for stale in (stat, out_dir / "netlist.json"):
             stale.unlink(missing_ok=True)
         t0 = time.time()
-        Yosys().run_script(script.name, cwd=out_dir, log=log, timeout=timeout)
+        Yosys().run_script(script.name, cwd=out_dir, log=log, timeout=timeout,
+                           on_line=yosys_progress(progress, f"yosys synth_{self.family}"))
         seconds = time.time() - t0
         if not stat.exists():
             raise ToolFailed("yosys", 0, str(log), "Yosys finished without writing stat.json")
