@@ -21,15 +21,21 @@ def rtl(
     input_type: str = typer.Option(None, help="input format, e.g. 'ap_fixed<16,6>' (default: the IR's)"),
     no_lint: bool = typer.Option(False, "--no-lint", help="skip verilator --lint-only -Wall"),
     architecture: str = typer.Option(
-        "auto", help="parallel (II = 1), folded (one kernel per conv layer, pixel by pixel) or auto"
+        "auto", help="parallel (II = 1), folded (one kernel per conv layer, pixel by pixel), streaming (MLPs: "
+        "one folded matrix-vector unit per layer) or auto (streaming with --board, else parallel/folded)"
     ),
+    board: str = typer.Option(None, help="board name (boards/*.toml): choose the streaming folding to fit its device"),
+    throughput: float = typer.Option(None, help="streaming: target inferences/s (at --clock or the board's clock)"),
+    clock: float = typer.Option(None, help="streaming: clock in MHz for --throughput (default: the board's)"),
+    folding: str = typer.Option(None, help="streaming: PExSIMD per layer, e.g. '4x2,2x4,2x4,1x4' (overrides the search)"),
 ) -> None:
     """Verilog of the model with a valid/ready wrapper."""
     from hwflow.artifacts import read_json
     from hwflow.backends.rtl import generate_rtl
 
     p = generate_rtl(model, output, top=top, latency_cutoff=latency_cutoff, input_type=input_type, lint=not no_lint,
-                     architecture=architecture, progress=print_progress)
+                     architecture=architecture, progress=print_progress, board=board, throughput=throughput,
+                     clock_mhz=clock, folding=folding)
     r = read_json(p)
     i, o = r["input"], r["output"]
     out.print(
@@ -37,6 +43,13 @@ def rtl(
         f"{r['pipeline']['architecture']}, latency {r['latency_cycles']} cycles, II {r['ii']}, "
         f"{len(r['files'])} files; {p}"
     )
+    choice = r["pipeline"].get("folding_choice") or {}
+    if choice.get("estimate"):
+        t = choice["estimate"]["total"]
+        out.print(f"folding ({choice['mode']}): " + ", ".join(f"{f['pe']}x{f['simd']}" for f in choice["folds"])
+                  + f"; estimate LUT {t['lut']:,.0f}, FF {t['ff']:,.0f}, BRAM {t['bram']:,.0f}, DSP {t['dsp']:,.0f}"
+                  + (f"; {choice['inferences_per_s_at_clock']:,.0f} inferences/s at {choice['clock_hz'] / 1e6:g} MHz"
+                     if choice.get("inferences_per_s_at_clock") else ""))
 
 
 @cli_command

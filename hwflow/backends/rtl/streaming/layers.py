@@ -36,7 +36,7 @@ SUPPORTED_OPS = LINEAR_OPS + TAIL_OPS + SHAPE_OPS
 
 # Verilog codes of the rounding modes (hwflow_mvu_tail.v RMODE)
 RMODES = {"FLOOR": 0, "CEIL": 1, "ROUND": 2, "HALF_EVEN": 2, "HALF_UP": 3, "HALF_DOWN": 4,
-          "DOWN": 5, "ROUND_TO_ZERO": 5, "UP": 6}
+          "DOWN": 5, "ROUND_TO_ZERO": 5, "TO_ZERO": 5, "UP": 6}
 
 
 def signed_bits(lo: int, hi: int) -> int:
@@ -340,10 +340,7 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
                 raise UnsupportedOp(f"streaming architecture: {op} with {w.ndim}-d weights", node=name)
             fw = _dyadic_frac(w, f"{op} weights", name)
             wq = np.rint(w * 2.0**fw).astype(np.int64)
-            pos, neg = np.maximum(wq, 0), np.minimum(wq, 0)
-            # exact bounds of every partial sum (0 included: the accumulator starts there)
-            acc_hi = int(np.max(np.maximum(pos * hi, 0).sum(0) + np.maximum(neg * lo, 0).sum(0), initial=0))
-            acc_lo = int(np.min(np.minimum(pos * lo, 0).sum(0) + np.minimum(neg * hi, 0).sum(0), initial=0))
+            acc_lo, acc_hi = _acc_bounds(wq, lo, hi)
             open_layer = DenseLayer(name=name, ops=[op], weights=wq, in_lo=lo, in_hi=hi, in_frac=frac, w_frac=fw,
                                     tail=Tail("affine"), acc_lo=acc_lo, acc_hi=acc_hi)
             st = {"kind": "sum", "sa": 0, "frac": frac + fw, "bias_real": np.zeros(w.shape[1]), "relu": False}
@@ -357,6 +354,11 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
             # before the first layer only an input quantizer that is the identity on the input grid
             if op in ("Quant", "IntQuant"):
                 _check_identity_quant(b, node, lo, hi, frac)
+                cur = node.output[0]
+                continue
+            if op == "BipolarQuant" and (lo, hi, frac) == (-1, 1, 0) and \
+                    float(b.const(node, 1).ravel()[0]) == 1.0:
+                # a bipolar input ({-1, +1} codes, the IR's input type) through its own quantizer
                 cur = node.output[0]
                 continue
             raise UnsupportedOp(f"streaming architecture: {op} before the first MatMul", node=name)
@@ -375,6 +377,15 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
                 if st["relu"]:
                     raise UnsupportedOp("streaming architecture: bias after ReLU", node=name)
                 _add_bias(st, c, name)
+            elif op == "Mul" and b.const(node, 1 if node.input[0] == cur else 0).size > 1 and not st["relu"]:
+                # per-channel sign (the IR's MultiThreshold of a negative scale): negate the
+                # channel's weights and bias, exact
+                sign = b.per_channel(node, 1 if node.input[0] == cur else 0, ch)
+                if not np.all(np.abs(sign) == 1.0):
+                    raise UnsupportedOp("streaming architecture: Mul by a per-channel constant other than +-1 "
+                                        "before requantization (the IR folds scales into MultiThreshold)",
+                                        node=name)
+                _negate_channels(open_layer, st, sign < 0)
             elif op in ("Mul", "Div"):
                 other = 1 if node.input[0] == cur else 0
                 c = b.const(node, other)
@@ -425,6 +436,23 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
     for ly in layers:
         _finish_tail(ly)
     return layers
+
+
+def _acc_bounds(wq: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """Exact bounds of every partial sum of x @ wq for x in [lo, hi] (0 included: the
+    accumulator starts there)."""
+    pos, neg = np.maximum(wq, 0), np.minimum(wq, 0)
+    acc_hi = int(np.max(np.maximum(pos * hi, 0).sum(0) + np.maximum(neg * lo, 0).sum(0), initial=0))
+    acc_lo = int(np.min(np.minimum(pos * lo, 0).sum(0) + np.minimum(neg * hi, 0).sum(0), initial=0))
+    return acc_lo, acc_hi
+
+
+def _negate_channels(ly: DenseLayer, st: dict, neg: np.ndarray) -> None:
+    s = np.where(neg, -1, 1)
+    ly.weights = ly.weights * s[None, :]
+    st["bias"] = st["bias"] * s
+    st["bias_real"] = st["bias_real"] * s
+    ly.acc_lo, ly.acc_hi = _acc_bounds(ly.weights, ly.in_lo, ly.in_hi)
 
 
 def _add_bias(st: dict, c: np.ndarray, node: str) -> None:
