@@ -21,6 +21,7 @@ from qonnx.util.cleanup import cleanup_model
 from hwflow.errors import ModelError
 from hwflow.ir.fixed import FixedType
 from hwflow.ir.stimulus import DEFAULT_INPUT_TYPE
+from hwflow.ir.streamline import streamline as streamline_model
 from hwflow.ir.thresholds import FoldFloatIntoThresholds
 from hwflow.ir.transforms import FoldStaticShapes, InsertInputQuant, StripPreprocessing, find_preprocessing_chain
 
@@ -31,12 +32,25 @@ def _qonnx_cleanup(model):
     from hwflow.ir.load import ensure_shapes
 
     model = ensure_shapes(model)
+    _default_domain_first(model)
     model = cleanup_model(model)
     model = model.transform(FoldStaticShapes())
     model = model.transform(FoldConstants(exclude_op_types=KEEP_OPS))
     model = model.transform(FoldTransposeIntoQuantInit())
     model = model.transform(RemoveStaticGraphInputs())
     return model
+
+
+def _default_domain_first(model) -> None:
+    """qonnx's FoldConstants runs each node at ``opset_import[0]``'s version; Brevitas
+    exports list the qonnx domain (version 1 or 2) first, which onnxruntime then has no
+    kernels for. The ONNX domain goes first."""
+    imports = list(model.model.opset_import)
+    default = [o for o in imports if o.domain in ("", "ai.onnx")]
+    if default and imports[0] is not default[0]:
+        rest = [o for o in imports if o not in default]
+        del model.model.opset_import[:]
+        model.model.opset_import.extend(default + rest)
 
 
 def split_preprocessing(model):
@@ -66,18 +80,22 @@ def split_preprocessing(model):
 
 
 def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_preprocessing: bool = True,
-                thresholds: bool = True, gemm_to_matmul: bool = False):
+                thresholds: bool = True, gemm_to_matmul: bool = False, streamline: bool = True):
     """Canonical form of ``model`` (a new ModelWrapper; the argument is not modified).
 
     ``input_type``: type of the input quantizer given to a float input that has none
     (None: leave such inputs float). ``strip_preprocessing``: cut a float pre-processing
-    chain before the first quantizer (see ``split_preprocessing``). With both off, the
-    model computes exactly what the original computes for every input.
+    chain before the first quantizer (see ``split_preprocessing``). ``streamline``: move
+    non-power-of-two scales and batch norms behind the integer MACs (``streamline.py``; the
+    one rewrite that changes float32 rounding). With all three off, the model computes
+    exactly what the original computes for every input.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             model = _qonnx_cleanup(model)
+            if streamline:
+                model = streamline_model(model)
             if strip_preprocessing:
                 model = model.transform(StripPreprocessing())
             if input_type is not None:
