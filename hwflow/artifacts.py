@@ -222,6 +222,63 @@ def read_input_file(path: str | os.PathLike, what: str = "model file", max_bytes
         os.close(fd)
 
 
+def load_array_file(path: str | os.PathLike, what: str = "inputs file"):
+    """An inputs file (.npy, or .npz for several inputs) as arrays of finite real numbers.
+
+    Passes the file gate first (regular file within ``HWFLOW_MAX_MODEL_BYTES``; an .npz
+    member's uncompressed size counts too), never unpickles (``allow_pickle=False``), and
+    refuses strings, objects, complex numbers (the imaginary part would be dropped), NaN and
+    infinities (hwflow's fixed-point inputs have no value for them): ``InvalidInputsFile``
+    naming the file, the array and the first offending index. Returns an ndarray, or a dict
+    name -> ndarray for an .npz."""
+    import zipfile
+
+    import numpy as np
+
+    from hwflow.errors import InvalidInputsFile
+
+    p = os.fspath(path)
+    check_input_file(p, what, error=InvalidInputsFile)
+    limit = max_model_bytes()
+    try:
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z:
+                size = sum(i.file_size for i in z.infolist())
+            if size > limit:
+                raise InvalidInputsFile(f"{what} {p} unpacks to {size:,} bytes, over the limit of {limit:,} "
+                                        f"(set {MAX_MODEL_BYTES_ENV} to raise it)")
+        loaded = np.load(p, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                arrays = {k: loaded[k] for k in loaded.files}
+            if not arrays:
+                raise InvalidInputsFile(f"{what} {p} is an .npz with no arrays")
+        else:
+            arrays = None
+    except InvalidInputsFile:
+        raise
+    except Exception as e:  # pickled objects, truncated or foreign files, bad zip members
+        msg = " ".join(str(e).split())[:300]
+        if "allow_pickle" in msg:
+            msg = "it holds Python objects (pickles are never loaded); save a numeric array"
+        raise InvalidInputsFile(f"cannot read {what} {p} as .npy/.npz: {msg}") from None
+    for name, a in (arrays or {"": loaded}).items():
+        label = f"{what} {p}" + (f", array {name!r}" if name else "")
+        if a.dtype.kind not in "iuf":
+            kind = {"c": "complex numbers (the imaginary part would be dropped)", "b": "booleans",
+                    "U": "text", "S": "bytes", "O": "Python objects", "V": "structured records",
+                    "M": "dates", "m": "time deltas"}.get(a.dtype.kind, f"dtype {a.dtype}")
+            raise InvalidInputsFile(f"{label} holds {kind}: inputs must be real numbers (float or int)")
+        if a.ndim == 0:
+            raise InvalidInputsFile(f"{label} is a single number, not a batch (batch on axis 0)")
+        if a.dtype.kind == "f":
+            bad = ~np.isfinite(a)
+            if bad.any():
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise InvalidInputsFile(f"{label} holds {a[idx]} at index {idx}: inputs must be finite")
+    return arrays if arrays is not None else loaded
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """sha256 of a file, or of every regular file below a directory (names and contents).
 

@@ -9,6 +9,7 @@ install command; ``run_tool`` runs a command with its output kept in a log file 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import importlib.util
@@ -44,6 +45,74 @@ def _which(name: str, env_var: str | None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+# Process groups of the tools running now (each tool runs in its own session, so a
+# terminal's Ctrl-C does not reach it directly): the signal handler forwards to them.
+_live_groups: set[int] = set()
+_live_mutex = threading.Lock()
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+GRACE_S = 5.0  # after a forwarded signal, how long a tool may take to exit before SIGKILL
+
+
+# While the main thread starts a tool and registers its group, a signal is only noted and
+# handled right after (else the exception could leave between the two: an orphan).
+_main_starting = [0]
+_pending_signals: list[int] = []
+
+
+def _signal_groups(sig: int) -> None:
+    groups = list(_live_groups)  # no lock: this runs in a signal handler (copy is atomic)
+    for pgid in groups:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _forward_signal(signum, frame) -> None:
+    """Pass SIGTERM/SIGINT/SIGHUP on to every running tool's process group, then stop this
+    process the way Python stops on Ctrl-C (an exception, so ``finally`` blocks wait for
+    the tools and ``stage()`` records the stage as interrupted)."""
+    from hwflow.errors import Interrupted
+
+    if _main_starting[0]:
+        _pending_signals.append(signum)
+        return
+    _signal_groups(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signum)
+
+
+def install_signal_forwarding() -> None:
+    """Make SIGTERM, SIGHUP and SIGINT stop hwflow *and* the tools it started.
+
+    Called by the CLI (``cli_command``); a library user may call it too. Only handlers
+    still at Python's defaults are replaced (an ignored SIGINT, as in a background job,
+    stays ignored; a caller's own handler stays), and only from the main thread (the only
+    one Python lets set handlers). Idempotent."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in FORWARDED_SIGNALS:
+        current = signal.getsignal(sig)
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        if current is default:
+            signal.signal(sig, _forward_signal)
+
+
+def _end_starting() -> None:
+    _main_starting[0] -= 1
+    if not _main_starting[0] and _pending_signals:
+        signum = _pending_signals[0]
+        _pending_signals.clear()
+        _forward_signal(signum, None)
+
+
+def live_tool_groups() -> set[int]:
+    """Process-group ids of the tools running now (for tests and diagnostics)."""
+    with _live_mutex:
+        return set(_live_groups)
+
+
 def run_tool(
     cmd: Sequence[str | os.PathLike],
     cwd: str | os.PathLike | None = None,
@@ -60,17 +129,15 @@ def run_tool(
     route), not only when it ends; ``on_line`` (used with ``log``) is called with each line
     as it comes, for progress displays. Raises ``ToolFailed`` with the last lines of output on
     a non-zero exit, ``ToolTimeout`` (a ``ToolFailed``) when ``timeout`` seconds pass first.
+
+    The tool runs in its own process group, registered while it runs: a timeout, an
+    exception or a forwarded signal (``install_signal_forwarding``) stops the whole group
+    (a shell script's children too) and waits for it, so no tool outlives the call.
     """
     cmd = [str(c) for c in cmd]
     name = tool or Path(cmd[0]).name
     try:
-        if log is None:
-            proc = subprocess.run(
-                cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                timeout=timeout, input=input,
-            )
-        else:
-            proc = _run_logged(cmd, cwd, Path(log), env, timeout, input, on_line)
+        proc = _run_group(cmd, cwd, Path(log) if log is not None else None, env, timeout, input, on_line)
     except subprocess.TimeoutExpired:
         tail = ""
         if log is not None and Path(log).exists():
@@ -82,54 +149,104 @@ def run_tool(
     return proc
 
 
-def _run_logged(cmd: list[str], cwd, log: Path, env, timeout: float | None, input: str | None,
-                on_line: Callable[[str], None] | None) -> subprocess.CompletedProcess:
-    """``run_tool`` with a log: each output line goes to the log as it comes (and to
-    ``on_line``). A timer kills the tool at ``timeout`` even when it prints nothing."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as f:
-        f.write(f"$ {' '.join(cmd)}\n")
-        f.flush()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                text=True, errors="replace", bufsize=1,
-                                # its own process group: a timeout or Ctrl-C stops the children
-                                # that hold the output pipe too (a shell script's sleep, say)
-                                start_new_session=True)
+def _stop_group(proc: subprocess.Popen, graceful: bool) -> None:
+    """Stop a tool's group: ``graceful`` (we were interrupted) sends SIGTERM and waits up to
+    ``GRACE_S`` for the tool to exit; then SIGKILL
+    its whole group, leader and stragglers, and reap the leader."""
+    if graceful and proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # again if forwarded: harmless
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting politely
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _run_group(cmd: list[str], cwd, log: Path | None, env, timeout: float | None, input: str | None,
+               on_line: Callable[[str], None] | None) -> subprocess.CompletedProcess:
+    """``run_tool``'s one path: each output line goes to the log (if any) as it comes and
+    to ``on_line``. A timer kills the tool at ``timeout`` even when it prints nothing."""
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    with open(log, "w") if log is not None else contextlib.nullcontext() as f:
+        if f is not None:
+            f.write(f"$ {' '.join(cmd)}\n")
+            f.flush()
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            _main_starting[0] += 1
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                    text=True, errors="replace", bufsize=1,
+                                    # its own process group: a timeout or a signal stops the
+                                    # children that hold the output pipe too (a script's sleep)
+                                    start_new_session=True)
+        except BaseException:
+            if in_main:
+                _end_starting()
+            raise
+        with _live_mutex:
+            _live_groups.add(proc.pid)
         timed_out = threading.Event()
 
-        def kill_group() -> None:
+        def kill_at_timeout() -> None:
+            timed_out.set()
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
-        def kill_at_timeout() -> None:
-            timed_out.set()
-            kill_group()
-
         timer = threading.Timer(timeout, kill_at_timeout) if timeout is not None else None
+        interrupted = False
         try:
+            if in_main:
+                _end_starting()  # a signal that came while starting is handled here
             if timer is not None:
                 timer.start()
             if input is not None:
-                proc.stdin.write(input)
-                proc.stdin.close()
+                try:
+                    proc.stdin.write(input)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
             for line in proc.stdout:
-                f.write(line)
-                f.flush()
+                if f is not None:
+                    f.write(line)
+                    f.flush()
+                else:
+                    lines.append(line)
                 if on_line is not None:
                     on_line(line.rstrip("\n"))
             returncode = proc.wait()
+        except KeyboardInterrupt:  # Ctrl-C or a forwarded SIGTERM/SIGHUP
+            interrupted = True
+            raise
         finally:
             if timer is not None:
                 timer.cancel()
-            if proc.poll() is None:      # on_line raised, or we were interrupted
-                kill_group()
-                proc.wait()
+            try:
+                # also when the leader exited: members of its group may still run
+                _stop_group(proc, graceful=interrupted)
+            finally:
+                with _live_mutex:
+                    _live_groups.discard(proc.pid)
         if timed_out.is_set():
             raise subprocess.TimeoutExpired(cmd, timeout)
-    out = log.read_text(errors="replace").split("\n", 1)[1]
+    if log is not None:
+        out = log.read_text(errors="replace").split("\n", 1)[1]
+    else:
+        out = "".join(lines)
     return subprocess.CompletedProcess(cmd, returncode, out)
 
 

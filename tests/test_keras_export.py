@@ -24,6 +24,7 @@ from qkeras import (  # noqa: E402
 )
 
 from hwflow import zoo  # noqa: E402
+from hwflow.artifacts import sanitize_identifier  # noqa: E402
 from hwflow.errors import InvalidModelFile, MissingQuantization, UnsupportedOp  # noqa: E402
 from hwflow.frontends import export_zoo_model  # noqa: E402
 from hwflow.frontends.qkeras import export_keras_model, load_keras_model  # noqa: E402
@@ -178,7 +179,8 @@ def test_external_qkeras_json_h5_loads_and_exports(external_dir):
     relu1, logits = (t.numpy() for t in sub(x))
     mism = int((full["relu1"] != relu1).sum())
     assert mism <= 0.001 * relu1.size  # only float32 summation-order ties may differ
-    np.testing.assert_allclose(full["output"], logits, atol=1e-5)
+    # "output" is a Verilog keyword: the exporter's tensor is called n_output
+    np.testing.assert_allclose(full[sanitize_identifier("output")], logits, atol=1e-5)
     np.testing.assert_allclose(full[m.graph.output[0].name], model(x).numpy(), atol=1e-6)
 
 

@@ -2,7 +2,8 @@
 
 The CLI is a thin layer: a command parses options, calls one API function, prints a short
 summary. ``cli_command`` turns a ``HwflowError`` into a one-paragraph message on stderr and
-the error's exit code; any other exception is a bug and keeps its traceback.
+the error's exit code; any other exception is a bug and keeps its traceback. It also makes
+SIGTERM/SIGHUP/SIGINT stop the tools a command started (``install_signal_forwarding``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ F = TypeVar("F", bound=Callable)
 def cli_command(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from hwflow.tools import install_signal_forwarding
+
+        # SIGTERM/SIGHUP/SIGINT reach the tools we start and end the command cleanly
+        install_signal_forwarding()
         try:
             return fn(*args, **kwargs)
         except HwflowError as e:
@@ -37,9 +42,9 @@ def cli_command(fn: F) -> F:
             console.print(f"[bold red]error[/] ({type(e).__name__}): {escape(str(e))}", highlight=False,
                           soft_wrap=True)
             sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            sys.exit(130)
+        except KeyboardInterrupt as e:  # Ctrl-C, or hwflow.errors.Interrupted (SIGTERM/SIGHUP)
+            console.print(f"[yellow]{escape(str(e) or 'interrupted')}[/]")
+            sys.exit(getattr(e, "exit_code", 130))
 
     return wrapper  # type: ignore[return-value]
 

@@ -71,16 +71,11 @@ def exec_(
     intermediate: bool = typer.Option(False, help="also dump every tensor to <output stem>_tensors.npz"),
 ) -> None:
     """Bit-exact reference execution of a batch (the model as given: no input quantizer added)."""
-    from hwflow.errors import ConfigError
+    from hwflow.artifacts import load_array_file
     from hwflow.ir import ReferenceExecutor, clean_model, load_model
 
-    if not inputs.is_file():
-        raise ConfigError(f"inputs file {inputs} does not exist")
-    try:
-        loaded = np.load(inputs, allow_pickle=False)
-    except Exception as e:
-        raise ConfigError(f"cannot read {inputs} as .npy/.npz: {e}") from e
-    x = dict(loaded) if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+    # finite real numbers only, no pickles, file gate first (InvalidInputsFile otherwise)
+    x = load_array_file(inputs, "inputs file")
     m = clean_model(load_model(model), input_type=None, strip_preprocessing=False)
     ex = ReferenceExecutor(m)
     res = ex.run_batched(x, intermediate=intermediate)

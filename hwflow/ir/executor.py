@@ -46,6 +46,25 @@ def _fold_shape_arithmetic(model):
         return model.transform(FoldConstants(exclude_op_types=KEEP_OPS))
 
 
+MAX_EXEC_BYTES_ENV = "HWFLOW_MAX_EXEC_BYTES"
+DEFAULT_MAX_EXEC_BYTES = 4 << 30
+
+
+def max_exec_bytes() -> int:
+    """Memory the executor may plan for one ``run``: ``HWFLOW_MAX_EXEC_BYTES`` or 4 GiB."""
+    import os
+
+    from hwflow.errors import ConfigError
+
+    raw = os.environ.get(MAX_EXEC_BYTES_ENV)
+    if not raw:
+        return DEFAULT_MAX_EXEC_BYTES
+    try:
+        return int(float(raw))
+    except ValueError:
+        raise ConfigError(f"{MAX_EXEC_BYTES_ENV}={raw!r} is not a number of bytes") from None
+
+
 class ReferenceExecutor:
     def __init__(self, model):
         from hwflow.ir.load import ensure_shapes
@@ -84,6 +103,35 @@ class ReferenceExecutor:
                 kern = OrtNode(node, opset, {i: self.consts[i] for i in node.input if i in self.consts},
                                per_sample=node.op_type in ORT_WHEN_FLOAT)
             self.steps.append((node, kern, attrs_of(node), f32))
+
+    def per_sample_bytes(self) -> tuple[int, str, int]:
+        """(bytes one sample keeps alive in ``run``, the largest tensor, its bytes): every
+        input and node output is held (float64) until the run ends."""
+        total, big, big_bytes = 0, "", 0
+        g = self.model.graph
+        shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+                  for vi in list(g.input) + list(g.value_info) + list(g.output)}  # one pass: linear
+        names = list(self.inputs) + [o for node, *_ in self.steps for o in node.output if o]
+        for name in names:
+            shape = shapes.get(name) or [1]
+            b = 8 * math.prod(max(int(d), 1) for d in shape[1:])
+            total += b
+            if b > big_bytes:
+                big, big_bytes = name, b
+        return total, big, big_bytes
+
+    def check_memory(self, n: int) -> None:
+        """Refuse (``TooLarge``, naming the largest tensor) a batch of ``n`` samples whose
+        tensors would need more than ``max_exec_bytes()``; checked before anything runs."""
+        from hwflow.errors import TooLarge
+
+        per, big, big_bytes = self.per_sample_bytes()
+        limit = max_exec_bytes()
+        if n * per > limit:
+            raise TooLarge(f"executing {n:,} samples needs about {n * per / 2**30:.2f} GiB ({per:,} bytes per "
+                           f"sample; largest tensor {big!r}: {n * big_bytes / 2**30:.2f} GiB), over the "
+                           f"limit of {limit / 2**30:.2f} GiB: use a smaller batch or set "
+                           f"{MAX_EXEC_BYTES_ENV}")
 
     def _fits_float32(self, node) -> bool:
         info = self.analysis.info
@@ -131,8 +179,10 @@ class ReferenceExecutor:
         return feeds
 
     def run(self, x, intermediate: bool = False):
+        feeds = self._prepare_inputs(x)
+        self.check_memory(next(iter(feeds.values())).shape[0] if feeds else 1)
         env: dict[str, np.ndarray] = dict(self.consts)
-        env.update(self._prepare_inputs(x))
+        env.update(feeds)
         for node, kern, attrs, f32 in self.steps:
             ins = [env[i] if i else None for i in node.input]
             try:
@@ -154,6 +204,9 @@ class ReferenceExecutor:
         """``run`` in chunks (bounded memory for very large batches)."""
         feeds = self._prepare_inputs(x)
         n = next(iter(feeds.values())).shape[0]
+        # chunks that fit the memory limit (one sample over it: check_memory refuses)
+        per = self.per_sample_bytes()[0]
+        batch_size = max(1, min(batch_size, max_exec_bytes() // max(per, 1)))
         if n <= batch_size:
             return self.run(feeds, intermediate)
         parts = [self.run({k: v[i:i + batch_size] for k, v in feeds.items()}, intermediate)
