@@ -120,7 +120,9 @@ class PrepareLinear(Transformation):
             g = model.graph
             g.node.insert(list(g.node).index(conv) + 1,
                           helper.make_node("Add", [acc, b_name], [out], name=conv.name + "_bias"))
-        if gemms:
+        for gemm in [n for n in model.graph.node if n.op_type == "Gemm" and (len(n.input) < 3 or not n.input[2])]:
+            _biasless_gemm_to_matmul(model, gemm)  # qonnx's GemmToMatMul needs the C input
+        if any(n.op_type == "Gemm" for n in model.graph.node):
             model = model.transform(GemmToMatMul())
         model = model.transform(InferShapes())
         model = model.transform(FoldTransposeIntoQuantInit())
@@ -132,6 +134,32 @@ class PrepareLinear(Transformation):
         if conv_bias:
             record(model, {"transformation": "ExtractConvBias", "nodes": [c.name for c in conv_bias]})
         return model, False
+
+
+def _biasless_gemm_to_matmul(model, gemm) -> None:
+    """Gemm(A, B) without C -> MatMul(A, B or Transpose(B)), scaled by alpha if it is not 1."""
+    a = {x.name: helper.get_attribute_value(x) for x in gemm.attribute}
+    if a.get("transA", 0):
+        raise ModelError("Gemm with transA=1 on an activation", node=gemm.name)
+    g = model.graph
+    idx = list(g.node).index(gemm)
+    b = gemm.input[1]
+    new = []
+    if a.get("transB", 0):
+        bt = _fresh(model, gemm.name + "_weight_t")
+        new.append(helper.make_node("Transpose", [b], [bt], perm=[1, 0], name=gemm.name + "_weight_t"))
+        b = bt
+    out = gemm.output[0]
+    alpha = float(a.get("alpha", 1.0))
+    mm_out = out if alpha == 1.0 else _fresh(model, gemm.name + "_unscaled")
+    new.append(helper.make_node("MatMul", [gemm.input[0], b], [mm_out], name=gemm.name))
+    if alpha != 1.0:
+        al = _fresh(model, gemm.name + "_alpha")
+        model.set_initializer(al, np.asarray(alpha, dtype=np.float32))
+        new.append(helper.make_node("Mul", [mm_out, al], [out], name=gemm.name + "_alpha"))
+    g.node.remove(gemm)
+    for k, n in enumerate(new):
+        g.node.insert(idx + k, n)
 
 
 class ExtractFloatScales(Transformation):

@@ -55,7 +55,31 @@ def prepare_model(model_path: str | Path, input_type: str | None = None) -> tupl
         kw["input_type"] = FixedType(signed=f.signed, width=f.width, frac=f.frac, int_min=lo, int_max=hi)
     model = clean_model(load_model(str(model_path)), **kw)
     stripped = strip_float_tail(model)
-    return model, infer_fixed_point(model), stripped
+    types = infer_fixed_point(model)
+    check_hardware_graph(model, types)
+    return model, types, stripped
+
+
+def check_hardware_graph(model: ModelWrapper, types: dict) -> None:
+    """Refuse, before any tracing, a node the RTL has no implementation of or whose result
+    is not fixed point (a float op streamlining could not move or fold; its reason, when
+    streamlining recorded one, is part of the message)."""
+    from hwflow.backends.rtl.ops import HANDLERS
+    from hwflow.errors import UnsupportedOp
+    from hwflow.ir.streamline import streamlining_record
+
+    refused = [f"{r['node']}: {r['reason']}" for r in streamlining_record(model) if r.get("applied") is False]
+    why = f" (streamlining left float chains: {'; '.join(refused)})" if refused else ""
+    for node in model.graph.node:  # topological order: the first offending node is the cause
+        if node.op_type not in HANDLERS:
+            raise UnsupportedOp(f"RTL backend has no implementation of {node.op_type}{why}",
+                                node=node.name or node.output[0])
+        for out in node.output:
+            t = types.get(out)
+            if t is not None and (t.is_float or t.scale != 1.0):
+                kind = "floating point" if t.is_float else f"a non-power-of-two scale {t.scale!r}"
+                raise UnsupportedOp(f"{node.op_type} computes in {kind}; integer hardware cannot be bit-exact "
+                                    f"with it{why}", node=node.name or out)
 
 
 def strip_float_tail(model: ModelWrapper) -> list[str]:
