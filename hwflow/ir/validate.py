@@ -115,6 +115,13 @@ def _check_inputs(g, where):
                 if d.dim_value == 0:
                     raise ModelError(f"graph input {vi.name!r} has dimension {k} of size 0 (an empty "
                                      "tensor): give it a positive size", path=where)
+            dims = [d.dim_value for d in tt.shape.dim if d.HasField("dim_value") and d.dim_value > 0]
+            total, limit = math.prod(dims), max_tensor_elements()
+            if total > limit:
+                # checked with the batch axis: qonnx's clean-up materialises declared shapes
+                raise TooLarge(f"graph input {vi.name!r} declares shape {dims}: {total:,} values, over the "
+                               f"limit of {limit:,} (declare batch 1 or a symbolic batch; set "
+                               f"{MAX_TENSOR_ELEMENTS_ENV} to raise the limit)", path=where)
         if vi.name not in used:
             raise ModelError(f"graph input {vi.name!r} is not used by any node: remove it from the "
                              "graph inputs", path=where)
@@ -300,10 +307,14 @@ def _datatype(name: str, what: str, node, where):
     from qonnx.core.datatype import DataType
 
     try:
-        return DataType[name]
-    except (KeyError, ValueError, AttributeError, IndexError, TypeError):
-        raise ModelError(f"{what} {name!r} is not a QONNX data type (e.g. INT8, UINT4, BIPOLAR, FLOAT32)",
-                         node=node, path=where) from None
+        dt = DataType[name]
+        ok = dt.bitwidth() >= 1 and dt.min() < dt.max()  # qonnx parses "INT-3" and "UINT0" too
+    except (KeyError, ValueError, AttributeError, IndexError, TypeError, AssertionError):
+        ok = False
+    if not ok:
+        raise ModelError(f"{what} {name!r} is not a QONNX data type with at least two values (e.g. INT8, "
+                         "UINT4, BIPOLAR, FLOAT32)", node=node, path=where) from None
+    return dt
 
 
 def _check_annotations(g, consts, where):

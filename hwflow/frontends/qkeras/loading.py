@@ -102,6 +102,7 @@ def _check_config_safe(cfg: Any, where: str) -> None:
     if not isinstance(cfg, dict) or "class_name" not in cfg:
         raise InvalidModelFile(f"not a Keras model configuration: the top level is a "
                                f"{type(cfg).__name__}, not an object with a class_name", path=where)
+    _check_depth(cfg, where)
     stack = [(cfg, 0, None)]
     while stack:
         node, depth, key = stack.pop()
@@ -115,6 +116,19 @@ def _check_config_safe(cfg: Any, where: str) -> None:
             stack.extend((v, depth + 1, key) for v in node)
         elif isinstance(node, str):
             _check_string(node, key, where)
+
+
+def _check_depth(cfg: Any, where: str) -> None:
+    stack = [(cfg, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidModelFile(f"Keras configuration nested deeper than {MAX_DEPTH} levels: refused",
+                                   path=where)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def _check_object(d: dict, where: str) -> None:
