@@ -222,6 +222,31 @@ def read_input_file(path: str | os.PathLike, what: str = "model file", max_bytes
         os.close(fd)
 
 
+def _check_npy_header(f, size: int, label: str) -> None:
+    """An .npy stream's header: numeric dtype, and no more data declared than the file holds,
+    so NumPy never allocates for a shape the file cannot fill (a 10**12-element header)."""
+    import math
+
+    import numpy as np
+
+    from hwflow.errors import InvalidInputsFile
+
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    except Exception as e:  # bad magic, header too long, not a dict
+        raise InvalidInputsFile(f"{label}: not a valid .npy header ({' '.join(str(e).split())[:200]})") from None
+    if dtype.hasobject:
+        raise InvalidInputsFile(f"{label} holds Python objects (pickles are never loaded); save a numeric array")
+    need = math.prod(shape) * dtype.itemsize
+    if need > size:
+        raise InvalidInputsFile(f"{label} declares shape {tuple(shape)} of {dtype} ({need:,} bytes) but holds only "
+                                f"{size:,} bytes: truncated or forged")
+
+
 def load_array_file(path: str | os.PathLike, what: str = "inputs file"):
     """An inputs file (.npy, or .npz for several inputs) as arrays of finite real numbers.
 
@@ -238,15 +263,26 @@ def load_array_file(path: str | os.PathLike, what: str = "inputs file"):
     from hwflow.errors import InvalidInputsFile
 
     p = os.fspath(path)
-    check_input_file(p, what, error=InvalidInputsFile)
+    st = check_input_file(p, what, error=InvalidInputsFile)
     limit = max_model_bytes()
     try:
+        with open(p, "rb") as f:
+            magic = f.read(6)
         if zipfile.is_zipfile(p):
             with zipfile.ZipFile(p) as z:
                 size = sum(i.file_size for i in z.infolist())
-            if size > limit:
-                raise InvalidInputsFile(f"{what} {p} unpacks to {size:,} bytes, over the limit of {limit:,} "
-                                        f"(set {MAX_MODEL_BYTES_ENV} to raise it)")
+                if size > limit:
+                    raise InvalidInputsFile(f"{what} {p} unpacks to {size:,} bytes, over the limit of "
+                                            f"{limit:,} (set {MAX_MODEL_BYTES_ENV} to raise it)")
+                for info in z.infolist():
+                    with z.open(info) as member:
+                        _check_npy_header(member, info.file_size, f"{what} {p}, member {info.filename!r}")
+        elif magic == b"\x93NUMPY":
+            with open(p, "rb") as f:
+                _check_npy_header(f, st.st_size, f"{what} {p}")
+        else:
+            raise InvalidInputsFile(f"{what} {p} is not an .npy or .npz file (no NumPy header): save it with "
+                                    "numpy.save / numpy.savez")
         loaded = np.load(p, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
             with loaded:

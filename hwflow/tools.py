@@ -50,7 +50,8 @@ def _which(name: str, env_var: str | None) -> Path | None:
 _live_groups: set[int] = set()
 _live_mutex = threading.Lock()
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-GRACE_S = 5.0  # after a forwarded signal, how long a tool may take to exit before SIGKILL
+# after a forwarded signal, how long a tool may take to exit before SIGKILL
+GRACE_S = float(os.environ.get("HWFLOW_TOOL_GRACE_S", "5"))
 
 
 # While the main thread starts a tool and registers its group, a signal is only noted and

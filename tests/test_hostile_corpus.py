@@ -116,9 +116,26 @@ def _check_run(case: Case, cmd: str, work: Path, valid_inputs: Path) -> str | No
         return f"exit {res.exit_code} but {cls.__name__} has exit code {cls.exit_code}"
     if case.error and not issubclass(cls, getattr(errors, case.error)):
         return f"{cls.__name__} raised, expected {case.error}: {text.strip()[:300]}"
+    leftover = _complete_artifact(cmd, work)
+    if leftover:
+        return f"failed, but left {leftover}"
     message = text[text.index("error ("):].strip()
     if "\n\n" in message or len(message) > 2500:
         return f"message is not one paragraph: {message[:300]}"
+    return None
+
+
+def _complete_artifact(cmd: str, work: Path) -> str | None:
+    """A failed run must not leave an output that looks finished."""
+    import json
+
+    if cmd == "export" and (work / "exported.onnx").exists():
+        return "exported.onnx"
+    if cmd == "exec" and (work / "out.npy").exists():
+        return "out.npy"
+    for rec in (work / "rtl_run" / "rtl.json", work / "hls_run" / "hls.json"):
+        if rec.exists() and json.loads(rec.read_text()).get("status") == "complete":
+            return f"{rec.name} with status complete"
     return None
 
 

@@ -106,6 +106,9 @@ def _check_inputs(g, where):
                              "inputs must be real numbers (FLOAT, DOUBLE, FLOAT16 or an integer type)",
                              path=where)
         if tt.HasField("shape"):
+            if len(tt.shape.dim) == 0:
+                raise ModelError(f"graph input {vi.name!r} has no dimensions (a scalar): declare it as "
+                                 "[batch, features...]", path=where)
             for k, d in enumerate(tt.shape.dim):
                 if k == 0 or not d.HasField("dim_value"):
                     continue  # the batch axis, or a symbol: _fix_dynamic_shapes decides

@@ -657,6 +657,12 @@ def _keras_cases(out: Path, marker: Path) -> list[Case]:
 
         kh5("h5_residual_wrapper", _seq(_layer("RNN", "rnn", cell=res)))
         kh5("h5_lambda", _seq(lam))
+        kh5("h5_negative_activation_bits", _seq(_layer("QActivation", "qa", activation="quantized_relu(-2,0)")))
+        kh5("h5_zero_units", _seq(_layer("QDense", "qd", units=0, kernel_quantizer="quantized_bits(4,0,1)",
+                                         bias_quantizer="quantized_bits(4,0,1)")))
+        kh5("h5_valid_config_no_weights", _seq(_layer("QDense", "qd", units=4,
+                                                      kernel_quantizer="quantized_bits(4,0,1)",
+                                                      bias_quantizer="quantized_bits(4,0,1)")))
         kh5("h5_list_config", [1, 2, 3], error="InvalidModelFile")
         kh5("h5_no_config", None, error="InvalidModelFile")
         kh5("h5_random_bytes", None, error="InvalidModelFile", raw=np.random.default_rng(2).bytes(2048))

@@ -181,17 +181,19 @@ def check_export(model, onnx_path, n: int = 1000, seed: int = 0) -> dict:
 def export_file(path: str | Path, out_path: str | Path, weights: str | Path | None = None,
                 check_samples: int = 1000, **_ignored) -> Path:
     """``hwflow export``: a Keras model file -> QONNX file, checked against the Keras model
-    on ``check_samples`` stimulus samples + corners (the file is removed on a mismatch)."""
-    from hwflow.errors import MismatchError
+    on ``check_samples`` stimulus samples + corners (the file is removed on a mismatch or
+    any other failure)."""
 
     model = load_keras_model(path, weights=weights)
-    export_keras_model(model, out_path)
-    if check_samples:
-        try:
+    try:
+        export_keras_model(model, out_path)
+        if check_samples:
             check_export(model, out_path, n=check_samples + 5)
-        except MismatchError:
-            Path(out_path).unlink(missing_ok=True)
-            raise
+    except BaseException:
+        # a mismatch, a graph the IR refuses (a quantizer with -2 bits), Ctrl-C: no file
+        # is left behind that looks like a finished export
+        Path(out_path).unlink(missing_ok=True)
+        raise
     return Path(out_path)
 
 

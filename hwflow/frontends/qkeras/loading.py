@@ -68,6 +68,13 @@ binarize w0 log2_period alpha_init minval maxval mean stddev mode distribution g
 l1 l2 min_value rate shape keras_history class_name module registered_name config
 """.split())
 
+# keys beside class_name/config in a serialised object (layer entries of a model, nested
+# objects of the .keras format)
+ALLOWED_OBJECT_KEYS = frozenset("""
+class_name config module registered_name name inbound_nodes build_config compile_config
+keras_version backend shared_object_id
+""".split())
+
 # callables a quantizer/activation *string* may name ("quantized_bits(4,0,1)"): QKeras
 # resolves the name in its quantizers module's globals, so only these
 ALLOWED_FUNCTIONS = frozenset("""
@@ -148,6 +155,10 @@ def _check_object(d: dict, where: str) -> None:
                 "classes; supported: Q/Dense, Q/Conv2D, QDepthwiseConv2D, QActivation, pooling, "
                 "BatchNormalization, Flatten, Reshape, BiPer)")
         raise UnsupportedOp(f"{cls!r} refused: {what}", node=str(name), path=where)
+    extra = sorted(k for k in d if k not in ALLOWED_OBJECT_KEYS)
+    if extra:
+        raise UnsupportedOp(f"{cls} entry key {extra[0]!r} refused (not part of a serialised Keras object; "
+                            "unknown keys can carry serialised code)", node=str(name), path=where)
     mod = d.get("module")
     if mod is not None and (not isinstance(mod, str) or not mod.startswith(_SAFE_MODULE_PREFIXES)):
         raise UnsupportedOp(f"object of class {cls!r} from module {mod!r} refused (only keras/qkeras/hwflow "
