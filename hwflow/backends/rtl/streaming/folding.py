@@ -26,18 +26,22 @@ RESOURCES = ("lut", "ff", "bram", "dsp")
 # place-and-route slack take the rest)
 UTILIZATION = {"lut": 0.75, "ff": 0.75, "bram": 1.0, "dsp": 1.0}
 
-# Resource model constants per family (LUT4-equivalents on Lattice). Calibrated against
-# Yosys synth_ice40 / synth_ecp5 of the jet tagger at several foldings (docs/streaming.md).
+# Resource model constants per family (LUT4-equivalents on Lattice).
 MODEL = {
-    # lut per multiplier bit-product when multipliers are logic, lut per adder bit, lut per
-    # mux input bit, fixed control per layer; hard multipliers: widths that fit one block
-    "ice40": {"mul_lut": 1.0, "add_lut": 1.0, "mux_lut": 0.6, "ctrl_lut": 40, "ctrl_ff": 30,
-              "dsp": False, "dsp_a": 16, "dsp_b": 16,
-              "bram_bits": 4096, "bram_widths": ((16, 256), (8, 512), (4, 1024), (2, 2048)), "bram_min_bits": 2048},
-    "ecp5": {"mul_lut": 1.0, "add_lut": 1.0, "mux_lut": 0.6, "ctrl_lut": 40, "ctrl_ff": 30,
-             "dsp": True, "dsp_a": 18, "dsp_b": 18,
+    # iCE40: least-squares fit (non-negative) of LUT4s to Yosys synth_ice40 of the jet tagger at
+    # six foldings from 1x1 to 16 multipliers per layer (docs/streaming.md): LUTs per logic
+    # multiplier partial-product bit, per adder bit (tree, accumulator, tail), per mux input
+    # bit, per 16 bits of LUT ROM; Yosys puts ROMs of 128 words or more in EBR.
+    # (synth_ice40 as hwflow runs it has no -dsp: multipliers are logic, "dsp": False.)
+    "ice40": {"mul_lut": 2.18, "add_lut": 0.52, "mux_lut": 1.62, "rom_lut": 2.88, "ctrl_lut": 0, "ctrl_ff": 30,
+              "ff": 1.0, "dsp": False, "dsp_a": 16, "dsp_b": 16,
+              "bram_bits": 4096, "bram_widths": ((16, 256), (8, 512), (4, 1024), (2, 2048)), "bram_min_bits": 2048,
+              "bram_min_depth": 128},
+    # ECP5: not calibrated yet (iCE40's logic constants; multipliers in MULT18X18D)
+    "ecp5": {"mul_lut": 2.18, "add_lut": 0.52, "mux_lut": 1.62, "rom_lut": 2.88, "ctrl_lut": 0, "ctrl_ff": 30,
+             "ff": 1.0, "dsp": True, "dsp_a": 18, "dsp_b": 18,
              "bram_bits": 18432, "bram_widths": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
-             "bram_min_bits": 4096},
+             "bram_min_bits": 4096, "bram_min_depth": 128},
 }
 MODEL["gowin"] = MODEL["ecp5"]
 MODEL["xilinx"] = MODEL["ecp5"]
@@ -51,49 +55,58 @@ def _bram_blocks(depth: int, width: int, m: dict) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in m["bram_widths"])
 
 
+def _use_bram(depth: int, width: int, m: dict) -> bool:
+    """Where Yosys puts a ROM: block RAM when deep enough (measured on iCE40: 128 words and
+    more went to EBR, 64 and fewer to logic, whatever the width), else LUTs."""
+    return depth >= m["bram_min_depth"] and depth * width >= m["bram_min_bits"]
+
+
 def _memory(depth: int, width: int, m: dict) -> dict:
-    """A ROM in block RAM when big enough, else in LUTs (one LUT4 = 16 x 1 bits)."""
-    if depth * width >= m["bram_min_bits"] and depth > 1:
+    """A ROM in block RAM, or in LUTs (one LUT4 = 16 x 1 bits, plus the output mux)."""
+    if _use_bram(depth, width, m):
         return {"lut": 0.0, "ff": 0.0, "bram": float(_bram_blocks(depth, width, m)), "dsp": 0.0}
-    return {"lut": width * math.ceil(depth / 16) * (1.0 if depth > 1 else 0.0), "ff": float(width), "bram": 0.0,
-            "dsp": 0.0}
+    return {"lut": m["rom_lut"] * width * max(1, depth) / 16, "ff": float(width), "bram": 0.0, "dsp": 0.0}
 
 
-def layer_resources(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
-    """Estimated LUT/FF/BRAM/DSP of one matrix-vector unit with its FIFO and memories."""
+def layer_features(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
+    """What one matrix-vector unit is made of, in bits: the model's features."""
     m = MODEL[family]
     pe, simd = f.pe, f.simd
     sf, nf = ly.mw // simd, ly.mh // pe
     w_w = ly.w_width
     acc_w = max(ly.acc_width, in_w + 1 + w_w)
     _, out_w = format_bits(ly.out_lo, ly.out_hi)
+    in_signed = ly.in_lo < 0
+    mul_a, mul_b = in_w + (0 if in_signed else 1), w_w
     n_mul = pe * simd
-    mul_a, mul_b = in_w + 1, w_w
-    r = {"lut": 0.0, "ff": 0.0, "bram": 0.0, "dsp": 0.0}
-    if m["dsp"] and mul_a <= m["dsp_a"] and mul_b <= m["dsp_b"] and mul_b > 1:
-        r["dsp"] += n_mul
-    else:
-        r["lut"] += n_mul * mul_a * mul_b * m["mul_lut"]
-    r["lut"] += pe * (simd - 1) * acc_w * m["add_lut"]          # adder tree
-    r["lut"] += pe * acc_w * m["add_lut"]                       # accumulator
-    r["ff"] += pe * acc_w
+    hard = m["dsp"] and mul_a <= m["dsp_a"] and mul_b <= m["dsp_b"] and mul_b > 1
     t = ly.tail
-    if t.kind == "affine":
-        r["lut"] += pe * (2 * (acc_w + t.sa) + 2 * out_w) * m["add_lut"]  # bias add, rounding, clip
-    else:
-        r["lut"] += pe * t.thresholds.shape[1] * (acc_w + 2) * m["add_lut"]
-    r["lut"] += simd * in_w * max(sf - 1, 0) * m["mux_lut"]     # input slice mux
-    r["ff"] += ly.mw * in_w + simd * in_w                       # input buffer + slice register
-    r["ff"] += 3 * pe * out_w                                   # output register + FIFO
-    r["lut"] += pe * out_w                                      # FIFO read mux
-    r["lut"] += m["ctrl_lut"]
-    r["ff"] += m["ctrl_ff"]
-    for k, v in _memory(nf * sf, pe * simd * w_w, m).items():
-        r[k] += v
     param_w = (max(1, int(abs(t.bias).max(initial=0)).bit_length() + 1) if t.kind == "affine"
                else t.thresholds.shape[1] * (acc_w + 1))
-    for k, v in _memory(nf, pe * param_w, m).items():
-        r[k] += v
+    tail_bits = (pe * (2 * (acc_w + t.sa) + 2 * out_w) if t.kind == "affine"
+                 else pe * t.thresholds.shape[1] * (acc_w + 2))
+    return {
+        "mul_bits": 0 if hard else n_mul * mul_a * mul_b,   # logic multipliers: partial-product bits
+        "dsp": n_mul if hard else 0,
+        "add_bits": pe * simd * acc_w + tail_bits,          # adder tree + accumulator + tail
+        "mux_bits": simd * in_w * max(sf - 1, 0) + pe * out_w,  # input slice mux + FIFO read mux
+        # accumulators, input buffer, input slice, output register + FIFO, tail parameters
+        "ff_bits": pe * acc_w + ly.mw * in_w + simd * in_w + 3 * pe * out_w + pe * param_w,
+        "layers": 1,
+        "memories": [(nf * sf, pe * simd * w_w), (nf, pe * param_w)],
+    }
+
+
+def layer_resources(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
+    """Estimated LUT/FF/BRAM/DSP of one matrix-vector unit with its FIFO and memories."""
+    m = MODEL[family]
+    x = layer_features(ly, f, in_w, family)
+    r = {"lut": x["mul_bits"] * m["mul_lut"] + x["add_bits"] * m["add_lut"] + x["mux_bits"] * m["mux_lut"]
+         + m["ctrl_lut"],
+         "ff": x["ff_bits"] * m["ff"] + m["ctrl_ff"], "bram": 0.0, "dsp": float(x["dsp"])}
+    for depth, width in x["memories"]:
+        for k, v in _memory(depth, width, m).items():
+            r[k] += v
     return r
 
 

@@ -67,7 +67,8 @@ module hwflow_mvu #(
   localparam integer NCH = MW / IN_CHUNK;
   localparam integer CW = (NCH > 1) ? $clog2(NCH) : 1;
   localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
-  localparam integer PW = IN_W + 1 + W_W;  // one product (input widened by a sign bit)
+  localparam integer XW = IN_W + ((IN_SIGNED != 0) ? 0 : 1);  // unsigned inputs get a zero sign bit
+  localparam integer PW = XW + W_W;  // one product
   localparam [CW-1:0] CH_LAST = CW'(NCH - 1);
   localparam [SFW-1:0] SF_LAST = SFW'(SF - 1);
   localparam [PA_W-1:0] NF_LAST = PA_W'(NF - 1);
@@ -157,7 +158,12 @@ module hwflow_mvu #(
       wire signed [PW-1:0] prod[0:SIMD-1];
       for (s = 0; s < SIMD; s = s + 1) begin : g_simd
         wire [IN_W-1:0] xr = xs[s*IN_W +: IN_W];
-        wire signed [IN_W:0] xv = (IN_SIGNED != 0) ? $signed({xr[IN_W-1], xr}) : $signed({1'b0, xr});
+        wire signed [XW-1:0] xv;
+        if (IN_SIGNED != 0) begin : g_signed
+          assign xv = $signed(xr);
+        end else begin : g_unsigned
+          assign xv = $signed({1'b0, xr});
+        end
         wire signed [W_W-1:0] wv = w_data[(p*SIMD + s)*W_W +: W_W];
         assign prod[s] = xv * wv;
       end
