@@ -134,9 +134,22 @@ class Budget:
         lim = self.limit()
         return all(t[k] <= lim[k] for k in RESOURCES)
 
+    weights: tuple = (1.0, 1.0, 1.0, 1.0)
+
     def cost(self, r: dict) -> float:
         # normalised: one whole device of any resource costs 1 (a resource the device lacks: large)
-        return sum(r[k] / self.capacity[k] if self.capacity[k] else r[k] * 1e3 for k in RESOURCES)
+        return sum(w * (r[k] / self.capacity[k] if self.capacity[k] else r[k] * 1e3)
+                   for w, k in zip(self.weights, RESOURCES))
+
+    def reweighted(self) -> list["Budget"]:
+        """The budget with each resource in turn weighted 10x: the cheapest design under the
+        plain sum may miss the one resource that binds while another folding fits."""
+        out = [self]
+        for i in range(len(RESOURCES)):
+            w = [1.0] * len(RESOURCES)
+            w[i] = 10.0
+            out.append(Budget(self.family, self.capacity, tuple(w)))
+        return out
 
 
 def _candidates(ly: DenseLayer) -> list[Fold]:
@@ -214,16 +227,27 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
         if not budget.fits(t_small):
             raise FitError(f"the smallest streaming design ({_fmt(smallest)}, II {ii_small} cycles) needs "
                            f"{need(t_small)} (estimate); choose a larger device or a smaller model")
-        lo, hi = 1, ii_small  # smallest II whose cheapest design fits: binary search
+        def fitting(max_ii):
+            # cheapest under the plain and the re-weighted costs; the cheapest of those that fit
+            found = []
+            for b in budget.reweighted():
+                f = cheapest(layers, max_ii, b, in_w0)
+                if f is not None:
+                    res = design_resources(layers, f, in_w0, budget.family)
+                    if budget.fits(total(res)):
+                        found.append((sum(budget.cost(r) for r in res), f))
+            return min(found, key=lambda c: c[0])[1] if found else None
+
+        lo, hi = 1, ii_small  # smallest II with a fitting design: binary search
         folds = smallest
         while lo < hi:
             mid = (lo + hi) // 2
-            f = cheapest(layers, mid, budget, in_w0)
-            if f is not None and budget.fits(total(design_resources(layers, f, in_w0, budget.family))):
+            f = fitting(mid)
+            if f is not None:
                 hi, folds = mid, f
             else:
                 lo = mid + 1
-        folds = cheapest(layers, lo, budget, in_w0) or folds
+        folds = fitting(lo) or folds
         mode = "fastest_that_fits"
     res = design_resources(layers, folds, in_w0, budget.family)
     ii, lat = schedule(shapes, folds)
