@@ -47,7 +47,11 @@ def load_stimulus(fmt: PortFormat, samples: int, data: str | Path | np.ndarray |
             p = Path(data)
             if not p.exists() or p.suffix != ".npy":
                 raise ConfigError(f"--data must be an existing .npy file of model inputs (or 'zeros'): {p}")
-            x, src = np.load(p, allow_pickle=False), f"{p.name}"
+            from hwflow.artifacts import load_array_file
+
+            x, src = load_array_file(p, "--data file"), f"{p.name}"  # finite numbers, no pickles
+            if isinstance(x, dict):
+                raise ConfigError(f"--data {p} must be one array (.npy), not an .npz")
         x = _to_rtl_layout(np.asarray(x, dtype=np.float64), fmt)[:samples]
         return Stimulus(quantize_inputs(x, fmt), f"{len(x)} samples of {src}, rounded to the input grid")
     if dataset is not None:

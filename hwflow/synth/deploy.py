@@ -108,10 +108,11 @@ def load_inputs(design: RtlDesign, inputs: str | Path | None, samples: int, seed
     """Real input vectors: from a .npy file, or the reference stimulus (corners + random)."""
     shape = design.input.shape or (1, design.input.elements)
     if inputs is not None:
-        try:
-            x = np.load(inputs, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"cannot read inputs {inputs}: {e}") from e
+        from hwflow.artifacts import load_array_file
+
+        x = load_array_file(inputs, "inputs file")  # finite real numbers, no pickles, typed errors
+        if isinstance(x, dict):
+            raise ConfigError(f"inputs {inputs} must be one array (.npy), not an .npz")
         return np.asarray(x, dtype=np.float64).reshape((-1, *shape[1:]))
     from hwflow.ir import load_model, make_stimulus
 
