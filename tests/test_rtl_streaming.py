@@ -119,7 +119,7 @@ def test_cheapest_folding_is_optimal(small_net, max_ii):
 
 
 def test_fastest_that_fits_and_fit_error(small_net):
-    budget = fsearch.Budget("ice40", {"lut": 1500, "ff": 1500, "bram": 30, "dsp": 8})
+    budget = fsearch.Budget("ice40", {"lut": 2600, "ff": 2600, "bram": 30, "dsp": 8})
     folds, rec = fsearch.choose(small_net, budget, 5, None)
     assert rec["mode"] == "fastest_that_fits" and budget.fits(rec["estimate"]["total"])
     fitting = [ii for c, ii, f in _brute(small_net, budget, 5, 10**6)

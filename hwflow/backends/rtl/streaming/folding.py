@@ -25,6 +25,13 @@ RESOURCES = ("lut", "ff", "bram", "dsp")
 # share of each device resource a chosen design may use (the board top, UART and
 # place-and-route slack take the rest)
 UTILIZATION = {"lut": 0.75, "ff": 0.75, "bram": 1.0, "dsp": 1.0}
+# iCE40 logic cells: an LC holds one LUT4 and one flip-flop, but most of our flip-flops
+# (input buffers, FIFOs, ROM outputs) are not driven by a LUT of their own and take an LC
+# of their own. Measured: the jet tagger (2x1,2x4,1x2,1x1) with the UART board top, Yosys
+# 3,761 LUT + 2,291 FF -> nextpnr 5,631 ICESTORM_LCs: LC = LUT + 0.82 FF. The board top
+# itself measured 276 LUT + 681 FF; BOARD_TOP_LC reserves room for it.
+LC_PER_FF = {"ice40": 0.82}
+BOARD_TOP_LC = {"ice40": 850}
 
 # Resource model constants per family (LUT4-equivalents on Lattice).
 MODEL = {
@@ -122,23 +129,36 @@ def total(res: list[dict]) -> dict:
     return {k: round(sum(r[k] for r in res), 1) for k in RESOURCES}
 
 
+def logic_cells(t: dict, family: str) -> float:
+    """What the device's LUT capacity is spent on: LUTs, plus unpaired flip-flops on iCE40."""
+    return t["lut"] + LC_PER_FF.get(family, 0.0) * t["ff"]
+
+
 @dataclass
 class Budget:
     family: str
     capacity: dict   # resource -> units of the device
 
     def limit(self) -> dict:
-        return {k: self.capacity[k] * UTILIZATION[k] for k in RESOURCES}
+        lim = {k: self.capacity[k] * UTILIZATION[k] for k in RESOURCES}
+        if self.family in LC_PER_FF:  # logic cells for the core: all but the board top's
+            lim["lut"] = self.capacity["lut"] - BOARD_TOP_LC[self.family]
+        return lim
+
+    def used(self, t: dict) -> dict:
+        """The totals as the limits count them (LUT -> logic cells on iCE40)."""
+        return {**t, "lut": logic_cells(t, self.family)}
 
     def fits(self, t: dict) -> bool:
-        lim = self.limit()
-        return all(t[k] <= lim[k] for k in RESOURCES)
+        lim, u = self.limit(), self.used(t)
+        return all(u[k] <= lim[k] for k in RESOURCES)
 
     weights: tuple = (1.0, 1.0, 1.0, 1.0)
 
     def cost(self, r: dict) -> float:
         # normalised: one whole device of any resource costs 1 (a resource the device lacks: large)
-        return sum(w * (r[k] / self.capacity[k] if self.capacity[k] else r[k] * 1e3)
+        u = self.used(r)
+        return sum(w * (u[k] / self.capacity[k] if self.capacity[k] else u[k] * 1e3)
                    for w, k in zip(self.weights, RESOURCES))
 
     def reweighted(self) -> list["Budget"]:
@@ -209,8 +229,10 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
     lim = budget.limit()
 
     def need(t):
-        return ", ".join(f"{k.upper()} {t[k]:,.0f} (budget {lim[k]:,.0f} of {budget.capacity[k]:,})"
-                         for k in RESOURCES if t[k] > lim[k])
+        u = budget.used(t)
+        name = {"lut": "logic cells (LUT + unpaired FF)" if budget.family in LC_PER_FF else "LUT"}
+        return ", ".join(f"{name.get(k, k.upper())} {u[k]:,.0f} (budget {lim[k]:,.0f} of {budget.capacity[k]:,})"
+                         for k in RESOURCES if u[k] > lim[k])
 
     if max_ii is not None:
         folds = cheapest(layers, max_ii, budget, in_w0)
@@ -251,7 +273,8 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
         mode = "fastest_that_fits"
     res = design_resources(layers, folds, in_w0, budget.family)
     ii, lat = schedule(shapes, folds)
-    rec = {"mode": mode, "family": budget.family, "capacity": budget.capacity, "utilization_limit": UTILIZATION,
+    rec = {"mode": mode, "family": budget.family, "capacity": budget.capacity, "limits": budget.limit(),
+           "logic_cells_estimate": round(logic_cells(total(res), budget.family), 1),
            "max_ii": max_ii, "ii": ii, "latency_cycles": lat, "folds": [f.to_json() for f in folds],
            "estimate": {"layers": [{k: round(v, 1) for k, v in r.items()} for r in res], "total": total(res)},
            "model": "hwflow.backends.rtl.streaming.folding.MODEL[" + repr(budget.family) + "]"}
