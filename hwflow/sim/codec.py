@@ -99,7 +99,9 @@ def reference(model_path: Path, rtl: dict, x: np.ndarray) -> np.ndarray:
     except ImportError:
         return _reference_qonnx(model_path, rtl, x)
     ex = ReferenceExecutor(load_model(str(model_path)))
-    return np.asarray(ex.run(x), dtype=np.float64)
+    # in chunks: bounded memory for 10^6 samples (the executor refuses one batch that large)
+    run = getattr(ex, "run_batched", ex.run)
+    return np.asarray(run(x), dtype=np.float64)
 
 
 def _reference_qonnx(model_path: Path, rtl: dict, x: np.ndarray) -> np.ndarray:

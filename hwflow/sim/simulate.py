@@ -105,6 +105,8 @@ def simulate(
             t_sim = time.time() - t1
             q_out = bulk.unpack_bytes(design.output, raw)
             tb["ii_in_burst"] = tb["burst_accept_gaps"] in ([], [design.ii])
+            # cycles between accepted inputs at full rate (one value when the II holds)
+            tb["ii_measured"] = tb["burst_accept_gaps"]
             tb_wall = job.wall_time_s
             st.output(work / "bulk_sim.log")
         else:
@@ -161,6 +163,7 @@ def simulate(
             "ii": design.ii,
             # the design accepted one input every `ii` cycles during the full-rate burst
             "ii_as_declared": tb["ii_in_burst"],
+            "ii_measured": tb.get("ii_measured"),
             "burst": burst,
             "build": b,
             # Verilator + C++ compile of this run (0 when an earlier build was reused)
