@@ -65,6 +65,23 @@ def run_one(model: Path, run: Path, board: str, target: str, folding: str | None
     return rec
 
 
+def reestimate(points: list[dict], model: Path, family: str) -> None:
+    """Recompute each point's estimate with the current resource model (after calibration)."""
+    from hwflow.backends.rtl.model_io import input_format, prepare_model
+    from hwflow.backends.rtl.streaming import folding as fs
+    from hwflow.backends.rtl.streaming.build import parse_folding
+    from hwflow.backends.rtl.streaming.layers import extract_layers
+
+    m, _, _ = prepare_model(model)
+    fmt = input_format(m)
+    layers = extract_layers(m, fmt)
+    for p in points:
+        t = fs.total(fs.design_resources(layers, parse_folding(p["folding"], len(layers)), fmt.width, family))
+        p["estimate"] = t
+        p["estimate_logic_cells"] = round(fs.logic_cells(t, family), 1)
+        p["estimate_error"] = {k: _err(t[k], float(p["yosys"][k] or 0)) for k in ("lut", "ff", "bram", "dsp")}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
@@ -75,7 +92,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_streaming")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "streaming_jettagger.json")
+    ap.add_argument("--reestimate", action="store_true",
+                    help="only recompute the estimates of the points in --json with the current model")
     a = ap.parse_args(argv)
+    if a.reestimate:
+        d = read_json(a.json)
+        reestimate([p for p in d["points"] if p.get("target") == a.target], a.model, a.target)
+        d["estimate_model"] = "hwflow.backends.rtl.streaming.folding.MODEL (recomputed with --reestimate)"
+        write_json(a.json, d)
+        return d
     foldings = ([None] if not a.no_chosen else []) + list(a.folding)
     old = read_json(a.json) if a.json.exists() else {}
     points = {p["folding"]: p for p in old.get("points", []) if p.get("target") == a.target}
