@@ -17,6 +17,7 @@ namespace nnet {
 struct multithreshold_config {
     static const unsigned n_in = 1;
     static const unsigned n_chan = 1;
+    static const unsigned n_inner = 1; // elements per channel run: 1 channels last, H*W channels first
     static const unsigned n_thr = 1;
     typedef ap_fixed<16, 8> threshold_t;
     typedef ap_fixed<16, 8> level_t;
@@ -44,7 +45,8 @@ void multithreshold(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     #pragma HLS PIPELINE
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         #pragma HLS UNROLL
-        res[i] = multithreshold_one<data_T, res_T, CONFIG_T>(data[i], i % CONFIG_T::n_chan, thresholds);
+        res[i] = multithreshold_one<data_T, res_T, CONFIG_T>(data[i], (i / CONFIG_T::n_inner) % CONFIG_T::n_chan,
+                                                              thresholds);
     }
 }
 

@@ -61,6 +61,26 @@ def inspect(
     if pre:
         chain = [c["op_type"] for c in json.loads(pre)["chain"]]
         out.print(f"float pre-processing cut off before the input quantizer: {' -> '.join(chain)}")
+    for r in summary["streamlining"]:
+        out.print(f"streamlined: {_describe_rewrite(r)}")
+
+
+def _describe_rewrite(r: dict) -> str:
+    """One line per streamlining rewrite (see hwflow/ir/streamline.py)."""
+    kind = r["transformation"]
+    if kind == "FoldFloatIntoThresholds":
+        chain = " -> ".join(r.get("chain", []))
+        if r.get("applied") is False:
+            return f"{chain} before {r['node']} stays float: {r['reason']}"
+        return (f"{chain} -> {r['node']} became a MultiThreshold ({r['channels']} channels x "
+                f"{r['thresholds_per_channel']} thresholds)")
+    if kind == "ExtractFloatScales":
+        sc = r["scale"]
+        what = f"float scale {sc[0]:.6g}" if len(sc) == 1 else "per-channel float scales"
+        return f"{what} of {r['node']} extracted (the quantizer now counts integers)"
+    if "past" in r:
+        return f"{kind}: {r['node']} moved behind {r['past']}"
+    return f"{kind}: {', '.join(r.get('nodes', []))}"
 
 
 @cli_command
@@ -76,7 +96,7 @@ def exec_(
 
     # finite real numbers only, no pickles, file gate first (InvalidInputsFile otherwise)
     x = load_array_file(inputs, "inputs file")
-    m = clean_model(load_model(model), input_type=None, strip_preprocessing=False)
+    m = clean_model(load_model(model), input_type=None, strip_preprocessing=False, streamline=False)
     ex = ReferenceExecutor(m)
     res = ex.run_batched(x, intermediate=intermediate)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from qonnx.util.cleanup import cleanup_model
 from hwflow.errors import ModelError
 from hwflow.ir.fixed import FixedType
 from hwflow.ir.stimulus import DEFAULT_INPUT_TYPE
-from hwflow.ir.streamline import streamline as streamline_model
+from hwflow.ir.streamline import AbsorbChannelSignIntoWeights, streamline as streamline_model
 from hwflow.ir.thresholds import FoldFloatIntoThresholds
 from hwflow.ir.transforms import FoldStaticShapes, InsertInputQuant, StripPreprocessing, find_preprocessing_chain
 
@@ -108,6 +108,7 @@ def clean_model(model, input_type: FixedType | None = DEFAULT_INPUT_TYPE, strip_
             model = model.transform(InferShapes())
             if thresholds:
                 model = model.transform(FoldFloatIntoThresholds())
+                model = model.transform(AbsorbChannelSignIntoWeights())
                 model = model.transform(InferShapes())
             model = model.transform(RemoveUnusedTensors())
             model = model.transform(SortGraph())

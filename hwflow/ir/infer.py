@@ -46,6 +46,8 @@ def node_macs(model, node) -> int:
 
 def ir_summary(model, types: dict[str, FixedType] | None = None) -> dict:
     """The content of ``ir.json``: per tensor its FixedType + shape, per node op/inputs/outputs/MACs."""
+    from hwflow.ir.streamline import streamlining_record
+
     model = ensure_shapes(model)
     types = types or infer_fixed_point(model)
     inits = {i.name for i in model.graph.initializer}
@@ -69,6 +71,7 @@ def ir_summary(model, types: dict[str, FixedType] | None = None) -> dict:
     pre = model.get_metadata_prop("hwflow.preprocessing")
     return {
         "preprocessing_stripped": json.loads(pre) if pre else None,
+        "streamlining": streamlining_record(model),
         "inputs": [i.name for i in model.graph.input if i.name not in inits],
         "outputs": [o.name for o in model.graph.output],
         "tensors": tensors,

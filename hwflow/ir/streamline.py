@@ -351,6 +351,63 @@ class MoveMonotonePastMaxPool(Transformation):
         return model, False
 
 
+class AbsorbChannelSignIntoWeights(Transformation):
+    """``Mul(MatMul/Conv(x, W), sign)`` with a +-1 per output channel (``FoldFloatIntoThresholds``
+    puts one in front of thresholds of a chain that decreases, e.g. a negative batch-norm scale)
+    -> the MAC with those weight columns negated: exact (the quantized weights are integers on
+    a grid; the weight quantizer gets one more bit where the most negative value flipped), and
+    the thresholds then read the MAC directly, as hls4ml's threshold layers expect."""
+
+    def apply(self, model):
+        from hwflow.ir.kernels import KERNELS
+
+        for n in list(model.graph.node):
+            found = _const_mul(model, n)
+            if found is None:
+                continue
+            acc, c, _ = found
+            mac = model.find_producer(acc)
+            if (not np.all(np.abs(c) == 1) or mac is None or mac.op_type not in ("MatMul", "Conv")
+                    or len(model.find_consumers(acc) or []) != 1 or mac.input[0] == mac.input[1]
+                    or (mac.op_type == "Conv" and len(mac.input) > 2 and mac.input[2])):
+                continue
+            shape = model.get_tensor_shape(acc)
+            if shape is None or (mac.op_type == "MatMul" and len(shape) != 2):
+                continue
+            signs = _per_axis(c, shape, 1)
+            wq = model.find_producer(mac.input[1])
+            if (signs is None or wq is None or wq.op_type not in ("Quant", "BipolarQuant")
+                    or len(model.find_consumers(mac.input[1]) or []) != 1
+                    or any(model.get_initializer(i) is None for i in wq.input if i)):
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in wq.attribute}
+            vals = [np.asarray(model.get_initializer(i)) for i in wq.input]
+            w = np.asarray(KERNELS[wq.op_type](attrs, vals, False)[0], dtype=np.float64)
+            axis = 1 if mac.op_type == "MatMul" else 0
+            flip = signs.reshape([-1 if k == axis else 1 for k in range(w.ndim)])
+            neg = (w * flip).astype(np.float32)
+            w_name = _fresh(model, wq.name + "_sign_absorbed")
+            model.set_initializer(w_name, neg)
+            wq.input[0] = w_name
+            if wq.op_type == "Quant":
+                vals[0] = neg
+                if not np.array_equal(KERNELS["Quant"](attrs, vals, False)[0], neg):  # -min_int: one more bit
+                    b_name = _fresh(model, wq.name + "_bits_plus_one")
+                    model.set_initializer(b_name, np.asarray(float(np.asarray(vals[3]).item()) + 1, dtype=np.float32))
+                    wq.input[3] = b_name
+                    vals[3] = model.get_initializer(b_name)
+                    if not np.array_equal(KERNELS["Quant"](attrs, vals, False)[0], neg):
+                        raise ModelError("negated weights not representable by their quantizer", node=wq.name)
+            mac.output[0] = n.output[0]
+            for vi in [v for v in model.graph.value_info if v.name == acc]:
+                model.graph.value_info.remove(vi)
+            model.graph.node.remove(n)
+            record(model, {"transformation": "AbsorbChannelSignIntoWeights", "node": n.name, "past": mac.name,
+                           "negated_channels": int(np.sum(signs < 0))})
+            return model, True
+        return model, False
+
+
 def streamline(model):
     """The streamlining steps above, to a fixed point, when the model needs them."""
     from qonnx.transformation.fold_constants import FoldConstants

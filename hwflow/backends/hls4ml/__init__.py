@@ -60,6 +60,7 @@ def run_hls(
     from hwflow.backends.hls4ml.vendor import run_vendor_build
     from hwflow.errors import HwflowError, MismatchError, VendorToolMissing
     from hwflow.ir import make_stimulus
+    from hwflow.ir.streamline import streamlining_record
 
     options = options or HLSOptions()
     run_dir = Path(run_dir)
@@ -78,6 +79,7 @@ def run_hls(
             "reuse_factor": options.reuse_factor, "project_dir": PROJECT_DIR,
             "project_name": options.project_name, "convert_time_s": round(convert_time, 3),
             "stripped_output_ops": prepared.stripped_ops, "channels_last": prepared.channels_last,
+            "streamlining": streamlining_record(prepared.source),
             "precisions": [p.to_json() for p in conv.precisions],
         })
         compile_time = compile_project(conv)

@@ -21,6 +21,7 @@ HEADER = Path(__file__).resolve().parents[3] / "hls" / "nnet_utils" / "nnet_mult
 config_template = """struct config{index} : nnet::multithreshold_config {{
     static const unsigned n_in = {n_in};
     static const unsigned n_chan = {n_chan};
+    static const unsigned n_inner = {n_inner};
     static const unsigned n_thr = {n_thr};
     typedef {threshold_t} threshold_t;
     typedef {level_t} level_t;
@@ -103,9 +104,16 @@ def classes():
         from hls4ml.converters.onnx_to_hls import get_onnx_attribute
 
         layout = get_onnx_attribute(node, "data_layout", "") or ""
-        if len(input_shapes[0]) > 2 and layout and not layout.endswith("C"):
-            raise RuntimeError(f"MultiThreshold {node.name}: data layout {layout}, hls4ml needs channels last")
+        layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+        shape = list(input_shapes[0])
+        # channels first (a MultiThreshold after the last conv, before the flatten: qonnx moves no
+        # layout transpose downstream through it): element i's channel is (i / n_inner) % n_chan
+        n_inner = 1
+        if len(shape) > 2 and layout.startswith("NC") and len(layout) == len(shape):
+            for d in shape[2:]:
+                n_inner *= int(d)
         return {
+            "n_inner": n_inner,
             "class_name": "MultiThreshold",
             "name": node.name,
             "inputs": input_names,

@@ -197,6 +197,21 @@ class PrecisionSetter:
         v = np.asarray(self._consts[ref.name], dtype=np.float64)
         return np.transpose(v, ref.perm) if ref.perm and v.ndim == len(ref.perm) else v
 
+    def _xnor_weights_from_reference(self, layer, rec: LayerPrecision, tensor: str) -> None:
+        """Binary weights as xnor bits (1 = +1, 0 = -1) from the reference's exact +-1 values.
+        hls4ml 1.3 applies its binary quantizer (``x >= 0``) a second time to the weights of a
+        layer whose input is binary too, turning every bit into 1."""
+        ref = self.const(tensor)
+        data = layer.weights["weight"].data
+        if ref.shape != data.shape:
+            return  # hls4ml reorders conv kernels; its first quantization is the only one there
+        if not np.all(np.isin(ref, (-1.0, 1.0))):
+            raise ModelError(f"binary weights of {layer.name}: reference values are not all +-1")
+        bits = (ref > 0).astype(data.dtype)
+        if not np.array_equal(bits, data):
+            layer.weights["weight"].data = bits
+            rec.notes.append("xnor weight bits rewritten from the reference (hls4ml quantized them twice)")
+
     def _set_type(self, layer, rec: LayerPrecision, type_name: str, precision) -> None:
         if layer.types[type_name].name == "model_default_t":
             # hls4ml's shared default type object: give this layer a type of its own
@@ -290,6 +305,8 @@ class PrecisionSetter:
             # be taken for +1. One more bit selects the plain product.
             p_w = ht0.IntegerPrecisionType(width=3, signed=True)
             rec.notes.append("2-bit weights with -2: widened to int<3> (hls4ml's ternary product knows no -2)")
+        if isinstance(p_w, ht0.XnorPrecisionType):
+            self._xnor_weights_from_reference(layer, rec, src["weight"])
         check_representable(layer.weights["weight"].data, p_w, f"weights of {layer.name}")
         self._set_type(layer, rec, "weight_t", p_w)
         frac = t_x.frac + t_w.frac

@@ -174,10 +174,12 @@ def map_tensors(a: ModelWrapper, b: ModelWrapper) -> dict[str, TensorRef]:
 def _elementwise_ops_movable():
     """Let qonnx move layout transposes through BipolarQuant and BiPer (element-wise, scalar
     parameters) as it does through Quant; otherwise every binary activation sits between
-    two Transpose nodes."""
+    two Transpose nodes. Also through MultiThreshold: its thresholds are per channel whatever
+    the layout, which its ``data_layout`` attribute names (``_multithreshold_layouts`` sets it
+    afterwards; qonnx only moves chan-last transposes upstream through these ops, a plain swap)."""
     from qonnx.transformation import channels_last as cl
 
-    added = [op for op in ("BipolarQuant", "BiPer") if op not in cl._move_through_nodes]
+    added = [op for op in ("BipolarQuant", "BiPer", "MultiThreshold") if op not in cl._move_through_nodes]
     cl._move_through_nodes.extend(added)
     try:
         yield
@@ -212,6 +214,7 @@ def prepare(path_or_model) -> PreparedModel:
         with _elementwise_ops_movable():
             b = a.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
         tmap = map_tensors(a, b)
+        _multithreshold_layouts(b, tmap)
         # hls4ml needs a name on every node; qonnx left the nodes it inserted unnamed
         taken = {n.name for n in b.graph.node}
         for i, node in enumerate(b.graph.node):
@@ -229,6 +232,20 @@ def prepare(path_or_model) -> PreparedModel:
     return PreparedModel(model=b, ref_model=a, source=source, types=types, tensor_map=tmap,
                          stripped_ops=stripped, folded=folded, source_outputs=source_outputs,
                          channels_last=channels_last)
+
+
+def _multithreshold_layouts(b: ModelWrapper, tmap: dict[str, TensorRef]) -> None:
+    """A MultiThreshold that now reads a channels-last tensor says so in ``data_layout``."""
+    from onnx import helper
+
+    names = {(0, 2, 3, 1): "NHWC", (0, 2, 1): "NWC"}
+    for node in b.graph.node:
+        ref = tmap.get(node.input[0]) if node.op_type == "MultiThreshold" else None
+        if ref is None or ref.perm not in names:
+            continue
+        for a in [a for a in node.attribute if a.name == "data_layout"]:
+            node.attribute.remove(a)
+        node.attribute.append(helper.make_attribute("data_layout", names[ref.perm]))
 
 
 def _value_info_for_initializers(model: ModelWrapper) -> None:

@@ -167,11 +167,8 @@ def multithreshold_to_bipolar(model, types) -> list[str]:
             raise UnsupportedOp("MultiThreshold with computed or non-(C, T) thresholds", node=node.name)
         if thr.shape[1] != 1 or out_dtype != "BIPOLAR" \
                 or float(attrs.get("out_scale", 1.0)) != 2.0 or float(attrs.get("out_bias", 0.0)) != -1.0:
-            # multi-level: hwflow's MultiThreshold extension layer takes it (dense layout only:
-            # qonnx's channels-last conversion does not move layout transposes through it)
-            if len(shape) != 2:
-                raise UnsupportedOp("multi-level MultiThreshold on a feature map: needs moving layout "
-                                    "transposes through it for hls4ml's channels-last convolutions", node=node.name)
+            # multi-level: hwflow's MultiThreshold extension layer takes it (on a feature map once
+            # prepare() has moved the layout transposes through it and set its data_layout)
             continue
         if tx is None or tx.is_float or tx.scale != 1.0:
             raise UnsupportedOp("MultiThreshold on a tensor without a power-of-two fixed-point type",

@@ -17,6 +17,7 @@ from hwflow.backends.rtl.model_io import input_format, prepare_model
 from hwflow.backends.rtl.tracer import ElementFormat, trace_model
 from hwflow.backends.rtl.verilog import output_format, write_design
 from hwflow.errors import ConfigError
+from hwflow.ir.streamline import streamlining_record
 
 DEFAULT_LATENCY_CUTOFF = 5.0
 
@@ -123,6 +124,7 @@ def generate_rtl(
                 "output": port(*d.out_port, d.out_fmt),
                 "weights": "hardwired",
                 "stripped_output_ops": stripped,
+                "streamlining": streamlining_record(model),
                 "pipeline": {
                     **d.pipeline,
                     "latency_cutoff": float(latency_cutoff),
