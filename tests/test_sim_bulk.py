@@ -138,3 +138,22 @@ def test_engine_options(mlp_run, tmp_path):
     res = CliRunner().invoke(app, ["sim", str(mlp_run), "--samples", "100", "--engine", "bulk"])
     assert res.exit_code == 0, res.output
     assert "(bulk)" in res.output and "0 mismatches" in res.output
+
+
+def test_bulk_loads_register_weights_through_the_config_port(tmp_path):
+    """A design with weights in registers: the harness writes every configuration word
+    during reset; without it the outputs would be x . 0."""
+    from hwflow.power.regweights import LayerSlice, write_slice_design
+
+    rng = np.random.default_rng(1)
+    w = np.array([5, -3, 0, -8])
+    x = rng.integers(0, 16, size=(300, 8))
+    s = LayerSlice("toy", "Conv", count=3, weights=w, w_width=4, x=x, x_width=4, x_signed=False, positions=2)
+    write_slice_design(tmp_path / "r", "toy_registers", s, "registers")
+    d = load_design(tmp_path / "r")
+    assert d.config is not None
+    exe, _ = bulk.build(d)
+    raw, res = bulk.BulkRun(exe, d, bulk.pack_bytes(d.input, x), tmp_path / "work", valid_prob=0.5,
+                            ready_prob=0.6).wait()
+    assert res["outputs"] == len(x) and not res["timeout"]
+    np.testing.assert_array_equal(bulk.unpack_bytes(d.output, raw), x.reshape(-1, 2, 4) @ w)
