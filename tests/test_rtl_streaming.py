@@ -22,7 +22,8 @@ from hwflow.errors import ConfigError, FitError, UnsupportedOp
 from hwflow.sim import simulate
 
 
-@pytest.mark.parametrize("folding", ["2x4,3x2", "1x1,1x1", "6x8,3x6"])
+@pytest.mark.parametrize("folding", ["2x4,3x2", pytest.param("1x1,1x1", marks=pytest.mark.slow),
+                                     pytest.param("6x8,3x6", marks=pytest.mark.slow)])
 def test_tiny_mlp_streaming_10k_bit_exact(tmp_path, folding):
     run = tmp_path / "run"
     generate_rtl(tiny_mlp(tmp_path / "tiny_mlp.onnx"), run, architecture="streaming", folding=folding)
@@ -38,11 +39,22 @@ def test_tiny_mlp_streaming_10k_bit_exact(tmp_path, folding):
     assert r["simulated_cycles"] > 10_000 * rec["ii"]  # gaps and back-pressure after the burst
 
 
+@pytest.mark.slow
 def test_bipolar_thresholds_model_streaming(external_dir, tmp_path):
     """BipolarQuant input and output (the threshold tail) on the external BNN layer."""
     run = tmp_path / "run"
     generate_rtl(external_dir / "bnn_model_fc_1layer.onnx", run, architecture="streaming", folding="2x3")
     assert read_json(run / "rtl.json")["pipeline"]["layers"][0]["tail"]["kind"] == "thresholds"
+    r = simulate(run, samples=10_000, seed=1)
+    assert r["mismatches"] == 0 and r["passed"]
+
+
+@pytest.mark.slow
+def test_tfc_2w2a_streaming_10k(external_dir, tmp_path):
+    """Brevitas TFC_2W2A (784-64-64-64-10, MultiThreshold tails with per-channel signs)."""
+    run = tmp_path / "run"
+    generate_rtl(external_dir / "TFC_2W2A.onnx", run, architecture="streaming", folding="16x28,4x8,4x8,2x8")
+    assert [lay["tail"]["kind"] for lay in read_json(run / "rtl.json")["pipeline"]["layers"]][:3] == ["thresholds"] * 3
     r = simulate(run, samples=10_000, seed=1)
     assert r["mismatches"] == 0 and r["passed"]
 

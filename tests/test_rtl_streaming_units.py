@@ -79,9 +79,11 @@ CASES = {
     "folded": ([Fold(1, 1), Fold(1, 1), Fold(1, 1)], 2),
     "unfolded": ([Fold(8, 6), Fold(4, 8), Fold(6, 4)], 3),
 }
+# one Verilator build each (~10-30 s here): the mixed case in the default run
+SLOW = pytest.mark.slow
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", ["mixed", pytest.param("folded", marks=SLOW), pytest.param("unfolded", marks=SLOW)])
 def test_mvu_chain_matches_integer_model(tmp_path, case):
     folds, seed = CASES[case]
     layers = _chain(seed, ["relu_round", "thresholds", "signed_halfup"], [(6, 8), (8, 4), (4, 6)])
@@ -163,27 +165,32 @@ module fifo_top (
     input  wire m_axis_tready,
     output wire [11:0] m_axis_tdata
 );
-    hwflow_fifo #(.W(12), .DEPTH(DEPTH_)) u_fifo (.clk(clk), .rst(rst), .s_valid(s_axis_tvalid),
-        .s_ready(s_axis_tready), .s_data(s_axis_tdata), .m_valid(m_axis_tvalid), .m_ready(m_axis_tready),
+    wire v, r;
+    wire [11:0] d;
+    hwflow_fifo #(.W(12), .DEPTH(DEPTH_A)) u_a (.clk(clk), .rst(rst), .s_valid(s_axis_tvalid),
+        .s_ready(s_axis_tready), .s_data(s_axis_tdata), .m_valid(v), .m_ready(r), .m_data(d));
+    hwflow_fifo #(.W(12), .DEPTH(DEPTH_B)) u_b (.clk(clk), .rst(rst), .s_valid(v),
+        .s_ready(r), .s_data(d), .m_valid(m_axis_tvalid), .m_ready(m_axis_tready),
         .m_data(m_axis_tdata));
 endmodule
 """
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
-def test_fifo_order_and_rate(tmp_path, depth):
+@pytest.mark.parametrize("depths,ii", [((2, 3), 1), pytest.param((1, 1), 2, marks=SLOW)])
+def test_fifo_order_and_rate(tmp_path, depths, ii):
+    """Two FIFOs in series: every word out, in order, through random gaps and back-pressure;
+    one word per cycle at full rate when deeper than 1 (a depth-1 FIFO is full after each
+    word: every other cycle), latency one cycle per FIFO."""
     vdir = tmp_path / "verilog"
     vdir.mkdir()
     src = vdir / "hwflow_fifo.v"
     src.write_text((PRIMITIVES_DIR / "hwflow_fifo.v").read_text())
     top = vdir / "fifo_top.v"
-    top.write_text(FIFO_TOP.replace("DEPTH_", str(depth)))
-    x = np.random.default_rng(depth).integers(0, 1 << 12, size=(3000, 1))
-    # depth 1: full after each word, so a word goes in every other cycle at full rate
-    ii = 2 if depth == 1 else 1
-    got, res = _simulate(tmp_path, "fifo_top", [src, top], ii, 1, _port(1, 12, False), _port(1, 12, False), x,
-                         seed=depth)
-    assert res["latency_measured"] == [1] and res["burst_accept_gaps"] == [ii], res
+    top.write_text(FIFO_TOP.replace("DEPTH_A", str(depths[0])).replace("DEPTH_B", str(depths[1])))
+    x = np.random.default_rng(depths[0]).integers(0, 1 << 12, size=(3000, 1))
+    got, res = _simulate(tmp_path, "fifo_top", [src, top], ii, 2, _port(1, 12, False), _port(1, 12, False), x,
+                         seed=depths[1])
+    assert res["latency_measured"] == [2] and res["burst_accept_gaps"] == [ii], res
     np.testing.assert_array_equal(got, x)
 
 
