@@ -16,7 +16,7 @@ from hwflow.artifacts import read_json
 from hwflow.backends.rtl import generate_rtl
 from hwflow.backends.rtl.streaming import folding as fsearch
 from hwflow.backends.rtl.streaming.layers import DenseLayer, Tail, _finish_tail
-from hwflow.backends.rtl.streaming.timing import Fold, schedule
+from hwflow.backends.rtl.streaming.timing import schedule
 from hwflow.cli import app
 from hwflow.errors import ConfigError, FitError, UnsupportedOp
 from hwflow.sim import simulate
@@ -95,7 +95,8 @@ def _layer(name, mw, mh, rng, in_hi=15):
     ly = DenseLayer(name=name, ops=["MatMul"], weights=w, in_lo=0, in_hi=in_hi, in_frac=0, w_frac=0,
                     tail=Tail("affine", sa=0, bias=rng.integers(-9, 9, size=mh), relu=True, rshift=4,
                               rounding="HALF_EVEN", clip=(0, 15)),
-                    acc_lo=int(np.minimum(w, 0).sum(0).min() * in_hi), acc_hi=int(np.maximum(w, 0).sum(0).max() * in_hi))
+                    acc_lo=int(np.minimum(w, 0).sum(0).min() * in_hi),
+                    acc_hi=int(np.maximum(w, 0).sum(0).max() * in_hi))
     _finish_tail(ly)
     return ly
 

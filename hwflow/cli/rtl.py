@@ -27,7 +27,7 @@ def rtl(
     board: str = typer.Option(None, help="board name (boards/*.toml): choose the streaming folding to fit its device"),
     throughput: float = typer.Option(None, help="streaming: target inferences/s (at --clock or the board's clock)"),
     clock: float = typer.Option(None, help="streaming: clock in MHz for --throughput (default: the board's)"),
-    folding: str = typer.Option(None, help="streaming: PExSIMD per layer, e.g. '4x2,2x4,2x4,1x4' (overrides the search)"),
+    folding: str = typer.Option(None, help="streaming: PExSIMD per layer, e.g. '4x2,2x8,1x8,1x2' (no search)"),
 ) -> None:
     """Verilog of the model with a valid/ready wrapper."""
     from hwflow.artifacts import read_json

@@ -372,7 +372,8 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
                 c = b.per_channel(node, other, ch)
                 if op == "Sub":
                     if other == 0:
-                        raise UnsupportedOp("streaming architecture: Sub of the layer output from a constant", node=name)
+                        raise UnsupportedOp("streaming architecture: Sub of the layer output from a constant",
+                                            node=name)
                     c = -c
                 if st["relu"]:
                     raise UnsupportedOp("streaming architecture: bias after ReLU", node=name)
@@ -458,13 +459,11 @@ def _negate_channels(ly: DenseLayer, st: dict, neg: np.ndarray) -> None:
 def _add_bias(st: dict, c: np.ndarray, node: str) -> None:
     """bias (real, per channel) into the integer bias of the sum; refines the grid when
     the bias is finer than the accumulator (shift the accumulator left, exact)."""
-    fb = _dyadic_frac(c, "bias", node)
     st["bias_real"] = st["bias_real"] + c
     f_all = _dyadic_frac(st["bias_real"], "bias", node)
     if f_all > st["frac"]:
         st["sa"] += f_all - st["frac"]
         st["frac"] = f_all
-    del fb
     st["bias"] = np.rint(st["bias_real"] * 2.0 ** st["frac"]).astype(np.int64)
 
 
