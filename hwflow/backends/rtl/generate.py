@@ -69,6 +69,9 @@ def generate_rtl(
             architecture = "streaming"
     if architecture not in ("auto", "parallel", "folded", "streaming"):
         raise ConfigError(f"architecture must be parallel, folded, streaming or auto, not {architecture!r}")
+    if throughput is not None and (throughput <= 0 or (board_obj is None and not clock_mhz)):
+        raise ConfigError("--throughput needs a positive value and --board or --clock (cycles per inference = "
+                          f"clock / throughput), got throughput={throughput}, clock={clock_mhz}")
     if architecture != "streaming" and (throughput is not None or folding is not None):
         raise ConfigError("--throughput and --folding apply to the streaming architecture (give --board or "
                           "--architecture streaming)")
