@@ -163,7 +163,7 @@ def check_quantized_macs(model, where=None):
 
 def load_model(src, validate: bool = True):
     """Load and validate a QONNX model from a path or bytes; returns a qonnx ModelWrapper."""
-    from qonnx.core.modelwrapper import ModelWrapper
+    from hwflow.ir.linear import LinearModelWrapper  # qonnx's wrapper, linear-time graph passes
 
     data, where = _read_bytes(src)
     proto = _parse(data, where)
@@ -174,7 +174,7 @@ def load_model(src, validate: bool = True):
         _check_ops(proto, where)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # qonnx's note about old-style "finn" domains
-        model = ModelWrapper(proto)
+        model = LinearModelWrapper(proto)
     try:
         model = ensure_shapes(model)
     except ModelError as e:

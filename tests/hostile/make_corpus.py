@@ -322,6 +322,7 @@ def make_corpus(out: Path, marker: Path) -> list[Case]:
             n.node("quant_out").input[0] = prev
         return f
     mut("identity_chain_300", identity_chain(300), expect="ok", error=None, group="perf")
+    mut("identity_chain_1000", identity_chain(1000), expect="ok", error=None, group="perf")
 
     # -- quantizer parameters
     def q(node, idx, value):
