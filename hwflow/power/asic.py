@@ -28,10 +28,12 @@ BUFFER_CELL = "BUFX4"
 MAX_FANOUT = 16
 
 
-SIMULATORS = ("yosys", "verilator")
+SIMULATORS = ("yosys", "verilator", "bulk")
 SIM_NOTE = {
     "yosys": "Yosys `sim` of the netlist with every cell's logic imported from the liberty (`read_liberty`)",
     "verilator": "Verilator with the library's Verilog cell models (osu018_stdcells.v)",
+    "bulk": "Verilator with cell models generated from the liberty's cell functions, driven by the C++ bulk "
+            "harness at full rate; per-net toggles and time at 1 from Verilator's SAIF writer",
 }
 
 
@@ -43,6 +45,17 @@ def _simulate(design: RtlDesign, net, lib: Liberty, words: list[int], work_dir: 
     t0 = time.time()
     say(f"gate-level simulation ({simulator}) of {len(words)} samples"
         + (", then the RTL for the check" if check_rtl else ""))
+    if simulator == "bulk":
+        from hwflow.power.bulk_gate import PERIOD, run_gate_level, run_rtl
+
+        outputs, act, cycles, info = run_gate_level(design, net.netlist_v, lib.path, set(net.cell_counts), words,
+                                                    work_dir / "gatesim_bulk", progress)
+        check["build_time_s"] = info["build_time_s"]
+        say(f"gate-level simulation done ({time.time() - t0:.0f} s)")
+        if check_rtl:
+            compare_outputs(run_rtl(design, words, progress), outputs, f"{design.top} gate-level netlist vs RTL")
+            check.update(compared_with_rtl=True, mismatches=0)
+        return act, PERIOD, cycles, check
     if simulator == "yosys":
         from hwflow.power.yosys_sim import run_yosys_stream
 

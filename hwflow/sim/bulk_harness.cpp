@@ -21,12 +21,20 @@
 // Inputs are driven with the clock low and sampled after evaluation, before the rising
 // edge, so every handshake is seen exactly once.
 //
+// Activity (built with HW_SAIF, Verilator --trace-saif): "activity.saif" in the working
+// directory, every traced net's toggle count and time at 0/1 from the end of reset to the
+// last output; time advances 10 units per clock (low phase at 10c, rising edge at 10c+5).
+//
 // Progress: a line "progress OUT N CYCLES" about once a second on stdout.
 // Results: a JSON object in RESULTS.json. Exit 0 when all N outputs came, 3 at MAX_CYCLES.
 
 #include <verilated.h>
 
 #include "bulk_top.h"
+
+#ifdef HW_SAIF
+#include <verilated_saif_c.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -110,6 +118,9 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> out(n * HW_OUT_BYTES, 0);
 
     auto ctx = std::make_unique<VerilatedContext>();
+#ifdef HW_SAIF
+    ctx->traceEverOn(true);
+#endif
     auto top = std::make_unique<HW_TOP>(ctx.get());
 
     auto tick = [&]() {  // one clock: low half (inputs take effect), rising edge
@@ -145,6 +156,14 @@ int main(int argc, char** argv) {
     }
 #endif
     top->HW_RST = !HW_RST_ACTIVE;
+#ifdef HW_SAIF
+    auto saif = std::make_unique<VerilatedSaifC>();
+    top->trace(saif.get(), 99);
+    saif->open("activity.saif");
+#define HW_DUMP(t) saif->dump(t)
+#else
+#define HW_DUMP(t)
+#endif
 
     Rng rng{seed};
     const uint64_t vth = (uint64_t)(std::max(0.0, std::min(1.0, vp)) * 9007199254740992.0);
@@ -170,6 +189,7 @@ int main(int argc, char** argv) {
         if (valid) put_port(top->s_axis_tdata, in.data() + n_in * HW_IN_BYTES, HW_IN_BYTES);
         top->m_axis_tready = ready;
         top->eval();
+        HW_DUMP(10 * cycle);
         // what happens at the coming rising edge
         if (ready && top->m_axis_tvalid) {
             get_port(top->m_axis_tdata, out.data() + n_out * HW_OUT_BYTES, HW_OUT_BYTES);
@@ -182,6 +202,7 @@ int main(int argc, char** argv) {
         }
         top->HW_CLK = 1;
         top->eval();
+        HW_DUMP(10 * cycle + 5);
         ++cycle;
         if ((cycle & 0x3FFF) == 0) {
             const auto now = std::chrono::steady_clock::now();
@@ -193,6 +214,12 @@ int main(int argc, char** argv) {
         }
     }
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+#ifdef HW_SAIF
+    top->HW_CLK = 0;
+    top->eval();
+    HW_DUMP(10 * cycle);
+    saif->close();
+#endif
     top->final();
 
     FILE* f = std::fopen(out_path, "wb");
