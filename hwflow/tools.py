@@ -69,6 +69,32 @@ def _signal_groups(sig: int) -> None:
             pass
 
 
+def _descendants(root: int) -> list[int]:
+    """Every live descendant of ``root`` (from /proc; empty where there is none): children
+    that libraries start in our own process group (hls4ml's C-sim compile, Verilator lint)
+    are not registered tool groups, but must not outlive us either."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for d in entries:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
 def _forward_signal(signum, frame) -> None:
     """Pass SIGTERM/SIGINT/SIGHUP on to every running tool's process group, then stop this
     process the way Python stops on Ctrl-C (an exception, so ``finally`` blocks wait for
@@ -79,6 +105,11 @@ def _forward_signal(signum, frame) -> None:
         _pending_signals.append(signum)
         return
     _signal_groups(signum)
+    for pid in _descendants(os.getpid()):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Interrupted(signum)

@@ -185,3 +185,32 @@ def test_lock_is_reentrant_within_one_process(tmp_path):
             pass
     assert json.loads((tmp_path / "inner.json").read_text())["status"] == "complete"
     assert json.loads((tmp_path / "outer.json").read_text())["status"] == "complete"
+
+
+LIBRARY_CHILD = textwrap.dedent("""
+    import subprocess, sys, time
+    from hwflow.artifacts import stage
+    from hwflow.tools import install_signal_forwarding
+    install_signal_forwarding()
+    with stage(sys.argv[1], "lib"):
+        # what a library does behind run_tool's back (hls4ml's C-sim compile): a plain child
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", sys.argv[2]])
+        print("started", flush=True)
+        time.sleep(300)
+""")
+
+
+def test_sigterm_reaches_children_started_outside_run_tool(tmp_path):
+    tag = f"hwflow-libchild-test-{os.getpid()}"
+    p = subprocess.Popen([sys.executable, "-c", LIBRARY_CHILD, str(tmp_path), tag], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        _wait_for(lambda: _processes_mentioning(tag), 30, "the child")
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    _wait_for(lambda: not _processes_mentioning(tag), 10, "the child to be gone")
+    assert json.loads((tmp_path / "lib.json").read_text())["status"] == "interrupted"
