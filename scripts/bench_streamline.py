@@ -59,7 +59,8 @@ def bench_one(spec: str, out: Path, samples: int, synth: str | None) -> dict:
     from hwflow.backends.rtl import generate_rtl
     from hwflow.sim import simulate
 
-    name, size, seed = (spec.split(":") + ["full", "0"])[:3]
+    parts = spec.split(":")
+    name, size, seed = parts[0], (parts[1:2] or ["full"])[0], (parts[2:3] or ["0"])[0]
     d = out / f"{name}_{size}_{seed}"
     d.mkdir(parents=True, exist_ok=True)
     row: dict = {"model": name, "size": size, "seed": int(seed)}
@@ -108,11 +109,13 @@ def main(argv: list[str] | None = None) -> dict:
     from hwflow.artifacts import write_json
 
     t0 = time.perf_counter()
-    rows = [bench_one(s, args.out, args.samples, args.synth) for s in args.models]
     result = {"benchmark": "streamlining", "command": "scripts/bench_streamline.py " + " ".join(argv or sys.argv[1:]),
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "samples": args.samples, "wall_time_s": round(time.perf_counter() - t0, 1), "models": rows}
-    write_json(args.json, result)
+              "samples": args.samples, "models": []}
+    for spec in args.models:  # written after each model: a long run keeps what it measured
+        result["models"].append(bench_one(spec, args.out, args.samples, args.synth))
+        result["wall_time_s"] = round(time.perf_counter() - t0, 1)
+        write_json(args.json, result)
     return result
 
 

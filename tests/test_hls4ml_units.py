@@ -408,16 +408,18 @@ def test_other_backends_write_projects_with_ir_types(tmp_path, external_dir, bac
     assert typedefs_not_set(scan_project_types(out), conv.set_types) == {}
 
 
-def test_non_power_of_two_scale_is_rejected_naming_the_quant(tmp_path):
+def test_non_power_of_two_weight_scale_is_streamlined_into_the_software_tail(tmp_path):
+    """A Brevitas-style float weight scale: the IR moves it behind the MatMul, where it is the
+    float tail after the last integer tensor (cut off, recorded); no Quant keeps a float scale."""
     from _hls4ml_util import non_po2_model
 
     from hwflow.backends.hls4ml.prepare import prepare
+    from hwflow.ir.analysis import pow2_exponent
 
-    with pytest.raises(UnsupportedOp, match="not a power of two") as e:
-        prepare(non_po2_model(tmp_path / "m.onnx"))
-    assert e.value.node is not None and e.value.node.startswith("Quant")
-    # the same graph with a power-of-two weight scale is taken
-    prepare(non_po2_model(tmp_path / "ok.onnx", wscale=0.25))
+    prep = prepare(non_po2_model(tmp_path / "m.onnx"))
+    assert any(op.startswith("Mul") for op in prep.stripped_ops), prep.stripped_ops
+    for q in prep.model.get_nodes_by_op_type("Quant"):
+        assert pow2_exponent(prep.model.get_initializer(q.input[1])) is not None, q.name
 
 
 def test_vivado_synthesis_report_is_read_with_hls4ml(tmp_path, fake_tools):

@@ -112,6 +112,10 @@ def test_per_channel_activation_scale_is_refused_by_name(tmp_path):
     with pytest.raises(UnsupportedOp) as e:
         prepare_model(path)
     assert "computes in floating point" in str(e.value)
+    from hwflow.backends.hls4ml.prepare import prepare
+
+    with pytest.raises(UnsupportedOp, match="floating point"):
+        prepare(path)
 
 
 @pytest.mark.parametrize("gamma_sign", [1.0, -1.0])
@@ -168,7 +172,14 @@ def test_searched_thresholds_equal_the_float_chain_on_every_accumulator_value():
     assert rec and rec[0].get("applied", True) and rec[0]["negated_channels"] == 2
     mt = folded.get_nodes_by_op_type("MultiThreshold")[0]
     thr = np.asarray(folded.get_initializer(mt.input[1]), dtype=np.float64)          # [C, T] in LSBs (step 1)
-    signs = folded.get_initializer(folded.find_producer(mt.input[0]).input[1]).reshape(-1)
+    # the channels thresholded on the negated accumulator had their weight columns negated
+    # (AbsorbChannelSignIntoWeights): the sign is the ratio of new to original weights
+    mac = folded.find_producer(mt.input[0])
+    assert mac.op_type == "MatMul"
+    w_new = folded.get_initializer(folded.find_producer(mac.input[1]).input[0])
+    w_old = m.get_initializer("w")
+    signs = np.sign(np.sum(w_new * w_old, axis=0))
+    assert np.array_equal(signs, [1, -1, 1, -1])
     # brute force: the original float chain on the whole accumulator range, every channel
     t0 = "acc"
     chain = [n for n in m.graph.node if n.op_type in ("Mul", "Add", "BatchNormalization")]
