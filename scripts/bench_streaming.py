@@ -43,6 +43,8 @@ def run_one(model: Path, run: Path, board: str, target: str, folding: str | None
     t_rtl = time.time() - t0
     choice = rtl["pipeline"]["folding_choice"]
     folds = ",".join(f"{lay['folding']['pe']}x{lay['folding']['simd']}" for lay in rtl["pipeline"]["layers"])
+    if rtl["pipeline"].get("input_buffers", 1) == 2:
+        folds += ":2"
     rec = {"folding": folds, "chosen_by": choice["mode"], "ii": rtl["ii"], "latency_cycles": rtl["latency_cycles"],
            "layers": [{"node": lay["node"], **lay["folding"]} for lay in rtl["pipeline"]["layers"]],
            "estimate": choice["estimate"]["total"], "rtl_time_s": round(t_rtl, 1)}
@@ -69,14 +71,15 @@ def reestimate(points: list[dict], model: Path, family: str) -> None:
     """Recompute each point's estimate with the current resource model (after calibration)."""
     from hwflow.backends.rtl.model_io import input_format, prepare_model
     from hwflow.backends.rtl.streaming import folding as fs
-    from hwflow.backends.rtl.streaming.build import parse_folding
+    from hwflow.backends.rtl.streaming.build import parse_buffers, parse_folding
     from hwflow.backends.rtl.streaming.layers import extract_layers
 
     m, _, _ = prepare_model(model)
     fmt = input_format(m)
     layers = extract_layers(m, fmt)
     for p in points:
-        t = fs.total(fs.design_resources(layers, parse_folding(p["folding"], len(layers)), fmt.width, family))
+        nbuf = parse_buffers(p["folding"])
+        t = fs.total(fs.design_resources(layers, parse_folding(p["folding"], len(layers)), fmt.width, family, nbuf))
         p["estimate"] = t
         p["estimate_logic_cells"] = round(fs.logic_cells(t, family), 1)
         p["estimate_error"] = {k: _err(t[k], float(p["yosys"][k] or 0)) for k in ("lut", "ff", "bram", "dsp")}

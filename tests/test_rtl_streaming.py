@@ -16,21 +16,23 @@ from hwflow.artifacts import read_json
 from hwflow.backends.rtl import generate_rtl
 from hwflow.backends.rtl.streaming import folding as fsearch
 from hwflow.backends.rtl.streaming.layers import DenseLayer, Tail, _finish_tail
-from hwflow.backends.rtl.streaming.timing import schedule
+from hwflow.backends.rtl.streaming.timing import Fold, schedule
 from hwflow.cli import app
 from hwflow.errors import ConfigError, FitError, UnsupportedOp
 from hwflow.sim import simulate
 
 
 @pytest.mark.parametrize("folding", ["2x4,3x2", pytest.param("1x1,1x1", marks=pytest.mark.slow),
-                                     pytest.param("6x8,3x6", marks=pytest.mark.slow)])
+                                     pytest.param("6x8,3x6", marks=pytest.mark.slow),
+                                     pytest.param("1x8,3x1:2", marks=pytest.mark.slow)])
 def test_tiny_mlp_streaming_10k_bit_exact(tmp_path, folding):
     run = tmp_path / "run"
     generate_rtl(tiny_mlp(tmp_path / "tiny_mlp.onnx"), run, architecture="streaming", folding=folding)
     rec = read_json(run / "rtl.json")
     assert rec["pipeline"]["architecture"] == "streaming"
     folds = [lay["folding"] for lay in rec["pipeline"]["layers"]]
-    assert [f"{f['pe']}x{f['simd']}" for f in folds] == folding.split(",")
+    assert [f"{f['pe']}x{f['simd']}" for f in folds] == folding.split(":")[0].split(",")
+    assert rec["pipeline"]["input_buffers"] == (2 if folding.endswith(":2") else 1)
     assert all(f["cycles"] == (lay["outputs"] // f["pe"]) * (lay["inputs"] // f["simd"])
                for f, lay in zip(folds, rec["pipeline"]["layers"]))
     r = simulate(run, samples=10_000, seed=2)
@@ -101,14 +103,14 @@ def _layer(name, mw, mh, rng, in_hi=15):
     return ly
 
 
-def _brute(layers, budget, in_w0, max_ii):
+def _brute(layers, budget, in_w0, max_ii, nbuf=1):
     """Every folding: (cost, ii, folds) of those with II <= max_ii."""
     shapes = [(ly.mw, ly.mh) for ly in layers]
     out = []
     for folds in itertools.product(*[fsearch._candidates(ly) for ly in layers]):
-        ii, _ = schedule(shapes, list(folds))
+        ii, _ = schedule(shapes, list(folds), nbuf)
         if ii <= max_ii:
-            res = fsearch.design_resources(layers, list(folds), in_w0, budget.family)
+            res = fsearch.design_resources(layers, list(folds), in_w0, budget.family, nbuf)
             out.append((sum(budget.cost(r) for r in res), ii, list(folds)))
     return out
 
@@ -119,24 +121,33 @@ def small_net():
     return [_layer("a", 8, 12, rng), _layer("b", 12, 6, rng), _layer("c", 6, 4, rng)]
 
 
+@pytest.mark.parametrize("nbuf", [1, 2])
 @pytest.mark.parametrize("max_ii", [12, 30, 80, 300])
-def test_cheapest_folding_is_optimal(small_net, max_ii):
+def test_cheapest_folding_is_optimal(small_net, max_ii, nbuf):
     budget = fsearch.Budget("ice40", {"lut": 5280, "ff": 5280, "bram": 30, "dsp": 8})
-    folds = fsearch.cheapest(small_net, max_ii, budget, 5)
-    brute = _brute(small_net, budget, 5, max_ii)
+    folds = fsearch.cheapest(small_net, max_ii, budget, 5, nbuf)
+    brute = _brute(small_net, budget, 5, max_ii, nbuf)
     assert folds is not None and brute
-    ii, _ = schedule([(ly.mw, ly.mh) for ly in small_net], folds)
+    ii, _ = schedule([(ly.mw, ly.mh) for ly in small_net], folds, nbuf)
     assert ii <= max_ii
-    cost = sum(budget.cost(r) for r in fsearch.design_resources(small_net, folds, 5, "ice40"))
+    cost = sum(budget.cost(r) for r in fsearch.design_resources(small_net, folds, 5, "ice40", nbuf))
     assert cost == pytest.approx(min(c for c, _, _ in brute))
+
+
+def test_double_buffering_shortens_ii():
+    # 16 -> 64 -> 32 at 1x1: single buffers II = C_1 + (NF_0 - 1) SF_0, double max(C_0, C_1)
+    shapes, folds = [(16, 64), (64, 32)], [Fold(1, 1), Fold(1, 1)]
+    assert schedule(shapes, folds, 1)[0] == 2048 + 63 * 16
+    assert schedule(shapes, folds, 2)[0] == 2048
+    assert schedule(shapes, folds, 1)[1] == schedule(shapes, folds, 2)[1]  # same latency
 
 
 def test_fastest_that_fits_and_fit_error(small_net):
     budget = fsearch.Budget("ice40", {"lut": 2600, "ff": 2600, "bram": 30, "dsp": 8})
     folds, rec = fsearch.choose(small_net, budget, 5, None)
     assert rec["mode"] == "fastest_that_fits" and budget.fits(rec["estimate"]["total"])
-    fitting = [ii for c, ii, f in _brute(small_net, budget, 5, 10**6)
-               if budget.fits(fsearch.total(fsearch.design_resources(small_net, f, 5, "ice40")))]
+    fitting = [ii for nb in (1, 2) for c, ii, f in _brute(small_net, budget, 5, 10**6, nb)
+               if budget.fits(fsearch.total(fsearch.design_resources(small_net, f, 5, "ice40", nb)))]
     assert rec["ii"] == min(fitting)  # no faster folding fits (under the model)
     # a throughput the device cannot reach: FitError naming what the smallest such design needs
     with pytest.raises(FitError, match="LUT"):

@@ -74,22 +74,26 @@ def _chain(seed, kinds, shapes):
 
 
 CASES = {
-    # PE x SIMD per layer: unfolded, fully folded, mixed; chunk widths differ between layers
-    "mixed": ([Fold(2, 3), Fold(1, 4), Fold(3, 2)], 1),
-    "folded": ([Fold(1, 1), Fold(1, 1), Fold(1, 1)], 2),
-    "unfolded": ([Fold(8, 6), Fold(4, 8), Fold(6, 4)], 3),
+    # PE x SIMD per layer, seed, input buffers: unfolded, fully folded, mixed (single and
+    # double buffered); chunk widths differ between layers
+    "mixed_double": ([Fold(2, 3), Fold(1, 4), Fold(3, 2)], 1, 2),
+    "mixed": ([Fold(2, 3), Fold(1, 4), Fold(3, 2)], 1, 1),
+    "folded": ([Fold(1, 1), Fold(1, 1), Fold(1, 1)], 2, 1),
+    "folded_double": ([Fold(1, 1), Fold(1, 1), Fold(1, 1)], 2, 2),
+    "unfolded": ([Fold(8, 6), Fold(4, 8), Fold(6, 4)], 3, 1),
 }
 # one Verilator build each (~10-30 s here): the mixed case in the default run
 SLOW = pytest.mark.slow
 
 
-@pytest.mark.parametrize("case", ["mixed", pytest.param("folded", marks=SLOW), pytest.param("unfolded", marks=SLOW)])
+@pytest.mark.parametrize("case", ["mixed_double"] + [pytest.param(c, marks=SLOW) for c in
+                                                     ("mixed", "folded", "folded_double", "unfolded")])
 def test_mvu_chain_matches_integer_model(tmp_path, case):
-    folds, seed = CASES[case]
+    folds, seed, nbuf = CASES[case]
     layers = _chain(seed, ["relu_round", "thresholds", "signed_halfup"], [(6, 8), (8, 4), (4, 6)])
     in_fmt = ElementFormat(signed=True, width=6, frac=0, int_min=-32, int_max=31)
-    hws = build_layers_hw(layers, folds, in_fmt)
-    ii, lat = schedule([(ly.mw, ly.mh) for ly in layers], folds)
+    hws = build_layers_hw(layers, folds, in_fmt, nbuf)
+    ii, lat = schedule([(ly.mw, ly.mh) for ly in layers], folds, nbuf)
     files = write_streaming(tmp_path / "verilog", "mvu_chain", hws, ii, lat, 6, in_fmt)
     rng = np.random.default_rng(seed + 10)
     x = np.concatenate([np.full((1, 6), -32), np.full((1, 6), 31), np.zeros((1, 6), dtype=np.int64),

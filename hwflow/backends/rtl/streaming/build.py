@@ -26,7 +26,9 @@ class StreamingDesign:
 
 
 def parse_folding(text: str, n_layers: int) -> list[Fold]:
-    """``"PExSIMD,PExSIMD,..."`` (one per layer, e.g. ``4x2,2x8``) -> folds."""
+    """``"PExSIMD,PExSIMD,..."`` (one per layer, e.g. ``4x2,2x8``) -> folds. A trailing
+    ``:2`` (double buffering) is read by :func:`parse_buffers`."""
+    text = text.split(":")[0]
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if len(parts) != n_layers:
         raise ConfigError(f"folding {text!r}: {len(parts)} entries for {n_layers} layers (PExSIMD each)")
@@ -38,6 +40,16 @@ def parse_folding(text: str, n_layers: int) -> list[Fold]:
             raise ConfigError(f"folding entry {p!r} is not PExSIMD (two integers)") from None
         out.append(Fold(pe, simd))
     return out
+
+
+def parse_buffers(text: str) -> int:
+    """Input buffers per unit from a folding string: ``...:2`` -> 2, else 1."""
+    if ":" not in text:
+        return 1
+    tail = text.split(":", 1)[1].strip()
+    if tail not in ("1", "2"):
+        raise ConfigError(f"folding {text!r}: the input buffers after ':' must be 1 or 2")
+    return int(tail)
 
 
 def check_folds(layers: list[DenseLayer], folds: list[Fold]) -> None:
@@ -62,10 +74,11 @@ def build_streaming(model, in_fmt: ElementFormat, vdir: Path, top: str, choose, 
     out_fmt = output_element_format(layers)
     check_against_reference(model, layers, in_fmt, out_fmt.frac)
     folds, choice = choose(layers)
+    nbuf = int(choice.get("input_buffers", 1))
     check_folds(layers, folds)
     shapes = [(ly.mw, ly.mh) for ly in layers]
-    ii, latency = schedule(shapes, folds)
-    hws = build_layers_hw(layers, folds, in_fmt)
+    ii, latency = schedule(shapes, folds, nbuf)
+    hws = build_layers_hw(layers, folds, in_fmt, nbuf)
     t_trace = time.time() - t0
     files = write_streaming(vdir, top, hws, ii, latency, layers[0].mw, in_fmt)
     per_layer = []
@@ -82,7 +95,7 @@ def build_streaming(model, in_fmt: ElementFormat, vdir: Path, top: str, choose, 
         })
         if progress:
             progress(f"{ly.name}: {ly.mw}->{ly.mh} PE {f.pe} SIMD {f.simd}, {cycles(ly.mw, ly.mh, f)} cycles")
-    record = {"architecture": "streaming", "layers": per_layer, "folding_choice": choice,
+    record = {"architecture": "streaming", "input_buffers": nbuf, "layers": per_layer, "folding_choice": choice,
               "register_bits": None}
     return StreamingDesign(files=files, ii=ii, latency=latency, layers=layers, folds=folds, out_fmt=out_fmt,
                            record=record, trace_time_s=t_trace)

@@ -52,6 +52,7 @@ class LayerHw:
     param_w: int          # bits of one PE's parameter entry
     w_words: list[int]    # NF*SF words of PE*SIMD*w_w bits
     p_words: list[int]    # NF words of PE*param_w bits
+    nbuf: int = 1         # input buffers (2: double buffering)
 
     @property
     def sf(self) -> int:
@@ -124,11 +125,13 @@ def layer_hw(ly: DenseLayer, fold: Fold, in_w: int, in_signed: bool, in_chunk: i
                    param_w=param_w, w_words=w_words, p_words=p_words)
 
 
-def build_layers_hw(layers: list[DenseLayer], folds: list[Fold], in_fmt: ElementFormat) -> list[LayerHw]:
+def build_layers_hw(layers: list[DenseLayer], folds: list[Fold], in_fmt: ElementFormat,
+                    nbuf: int = 1) -> list[LayerHw]:
     hws: list[LayerHw] = []
     in_w, in_signed, chunk = in_fmt.width, in_fmt.signed, layers[0].mw
     for ly, f in zip(layers, folds):
         hw = layer_hw(ly, f, in_w, in_signed, chunk)
+        hw.nbuf = nbuf
         hws.append(hw)
         in_w, in_signed, chunk = hw.out_w, hw.out_signed, f.pe
     return hws
@@ -226,7 +229,7 @@ def _top(top: str, hws: list[LayerHw], ii: int, latency: int, in_elems: int, in_
         a(f"    {top}_l{k}_w u_l{k}_w (.clk(clk), .en(l{k}_w_en), .addr(l{k}_w_addr), .data(l{k}_w_data));")
         a(f"    {top}_l{k}_p u_l{k}_p (.clk(clk), .en(l{k}_p_en), .addr(l{k}_p_addr), .data(l{k}_p_data));")
         params = {"MW": hw.mw, "MH": hw.mh, "SIMD": f.simd, "PE": f.pe, "IN_W": hw.in_w,
-                  "IN_SIGNED": int(hw.in_signed), "IN_CHUNK": hw.in_chunk, "W_W": hw.w_w, "ACC_W": hw.acc_w,
+                  "IN_SIGNED": int(hw.in_signed), "IN_CHUNK": hw.in_chunk, "NBUF": hw.nbuf, "W_W": hw.w_w, "ACC_W": hw.acc_w,
                   "PARAM_W": hw.param_w, "OUT_W": hw.out_w, "WA_W": wa, "PA_W": pa, **hw.params}
         plist = ", ".join(f".{n}({v})" for n, v in params.items())
         a(f"    hwflow_mvu #({plist}) u_l{k} (")

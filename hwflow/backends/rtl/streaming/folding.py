@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from hwflow.backends.rtl.streaming.layers import DenseLayer, format_bits
-from hwflow.backends.rtl.streaming.timing import Fold, cycles, schedule
+from hwflow.backends.rtl.streaming.timing import Fold, cycles, pair_ii, schedule
 from hwflow.errors import ConfigError, FitError
 
 RESOURCES = ("lut", "ff", "bram", "dsp")
@@ -40,14 +40,19 @@ MODEL = {
     # multiplier partial-product bit, per adder bit (tree, accumulator, tail), per mux input
     # bit, per 16 bits of LUT ROM; Yosys puts ROMs of 128 words or more in EBR.
     # (synth_ice40 as hwflow runs it has no -dsp: multipliers are logic, "dsp": False.)
+    # Double buffering: +1.03 LUT per bit of the second buffer (two foldings measured with and
+    # without it: +1,099 and +1,003 LUT for 1,024 bits).
     "ice40": {"mul_lut": 2.18, "add_lut": 0.52, "mux_lut": 1.62, "rom_lut": 2.88, "ctrl_lut": 0, "ctrl_ff": 30,
+              "buf2_lut": 1.03,
               "ff": 1.0, "dsp": False, "dsp_a": 16, "dsp_b": 16,
               "bram_bits": 4096, "bram_widths": ((16, 256), (8, 512), (4, 1024), (2, 2048)), "bram_min_bits": 2048,
               "bram_min_depth": 128},
     # ECP5: multipliers in MULT18X18D (synth_ecp5 maps them by default); LUT constants fitted
     # to Yosys synth_ecp5 of the jet tagger at five foldings with the mux constant fixed
     # (0.8: the five points cannot separate it from the per-layer constant)
+    # (double buffering: iCE40's constant, not measured on ECP5)
     "ecp5": {"mul_lut": 2.18, "add_lut": 0.87, "mux_lut": 0.8, "rom_lut": 1.89, "ctrl_lut": 125, "ctrl_ff": 30,
+             "buf2_lut": 1.03,
              "ff": 1.0, "dsp": True, "dsp_a": 18, "dsp_b": 18,
              "bram_bits": 18432, "bram_widths": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
              "bram_min_bits": 4096, "bram_min_depth": 128},
@@ -77,7 +82,7 @@ def _memory(depth: int, width: int, m: dict) -> dict:
     return {"lut": m["rom_lut"] * width * max(1, depth) / 16, "ff": float(width), "bram": 0.0, "dsp": 0.0}
 
 
-def layer_features(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
+def layer_features(ly: DenseLayer, f: Fold, in_w: int, family: str, nbuf: int = 1) -> dict:
     """What one matrix-vector unit is made of, in bits: the model's features."""
     m = MODEL[family]
     pe, simd = f.pe, f.simd
@@ -98,20 +103,21 @@ def layer_features(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
         "mul_bits": 0 if hard else n_mul * mul_a * mul_b,   # logic multipliers: partial-product bits
         "dsp": n_mul if hard else 0,
         "add_bits": pe * simd * acc_w + tail_bits,          # adder tree + accumulator + tail
-        "mux_bits": simd * in_w * max(sf - 1, 0) + pe * out_w,  # input slice mux + FIFO read mux
+        "mux_bits": simd * in_w * max(sf - 1, 0) + pe * out_w,   # input slice mux + FIFO read mux
+        "buf2_bits": (nbuf - 1) * ly.mw * in_w,                   # the second input buffer's select
         # accumulators, input buffer, input slice, output register + FIFO, tail parameters
-        "ff_bits": pe * acc_w + ly.mw * in_w + simd * in_w + 3 * pe * out_w + pe * param_w,
+        "ff_bits": pe * acc_w + nbuf * ly.mw * in_w + simd * in_w + 3 * pe * out_w + pe * param_w,
         "layers": 1,
         "memories": [(nf * sf, pe * simd * w_w), (nf, pe * param_w)],
     }
 
 
-def layer_resources(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
+def layer_resources(ly: DenseLayer, f: Fold, in_w: int, family: str, nbuf: int = 1) -> dict:
     """Estimated LUT/FF/BRAM/DSP of one matrix-vector unit with its FIFO and memories."""
     m = MODEL[family]
-    x = layer_features(ly, f, in_w, family)
+    x = layer_features(ly, f, in_w, family, nbuf)
     r = {"lut": x["mul_bits"] * m["mul_lut"] + x["add_bits"] * m["add_lut"] + x["mux_bits"] * m["mux_lut"]
-         + m["ctrl_lut"],
+         + x["buf2_bits"] * m["buf2_lut"] + m["ctrl_lut"],
          "ff": x["ff_bits"] * m["ff"] + m["ctrl_ff"], "bram": 0.0, "dsp": float(x["dsp"])}
     for depth, width in x["memories"]:
         for k, v in _memory(depth, width, m).items():
@@ -119,10 +125,11 @@ def layer_resources(ly: DenseLayer, f: Fold, in_w: int, family: str) -> dict:
     return r
 
 
-def design_resources(layers: list[DenseLayer], folds: list[Fold], in_w0: int, family: str) -> list[dict]:
+def design_resources(layers: list[DenseLayer], folds: list[Fold], in_w0: int, family: str,
+                     nbuf: int = 1) -> list[dict]:
     out, in_w = [], in_w0
     for ly, f in zip(layers, folds):
-        out.append(layer_resources(ly, f, in_w, family))
+        out.append(layer_resources(ly, f, in_w, family, nbuf))
         in_w = format_bits(ly.out_lo, ly.out_hi)[1]
     return out
 
@@ -178,12 +185,13 @@ def _candidates(ly: DenseLayer) -> list[Fold]:
     return [Fold(pe, simd) for pe in divisors(ly.mh) for simd in divisors(ly.mw)]
 
 
-def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int) -> list[Fold] | None:
+def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int,
+             nbuf: int = 1) -> list[Fold] | None:
     """Cheapest folding (model cost) with schedule II <= max_ii; dynamic program over the
     chain (the II constraints couple adjacent layers only)."""
     cands = [_candidates(ly) for ly in layers]
     in_ws = [in_w0] + [format_bits(ly.out_lo, ly.out_hi)[1] for ly in layers[:-1]]
-    costs = [[budget.cost(layer_resources(ly, f, w, budget.family)) for f in cs]
+    costs = [[budget.cost(layer_resources(ly, f, w, budget.family, nbuf)) for f in cs]
              for ly, cs, w in zip(layers, cands, in_ws)]
     n = len(layers)
     # best[k][j]: (cost, back pointer) of layers 0..k with layer k folded by cands[k][j]
@@ -202,7 +210,7 @@ def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int) 
             for i, g in enumerate(cands[k - 1]):
                 if best[k - 1][i] is None:
                     continue
-                if ck + (prev.mh // g.pe - 1) * (prev.mw // g.simd) > max_ii:
+                if pair_ii(ck, (prev.mh // g.pe - 1) * (prev.mw // g.simd), nbuf) > max_ii:
                     continue
                 c = best[k - 1][i][0] + costs[k][j]
                 if opt is None or c < opt[0]:
@@ -222,8 +230,13 @@ def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int) 
     return folds[::-1]
 
 
+BUFFER_OPTIONS = (1, 2)
+
+
 def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | None) -> tuple[list[Fold], dict]:
-    """(folds, record) for the budget and an optional II bound; ``FitError`` if none fits."""
+    """(folds, record) for the budget and an optional II bound; ``FitError`` if none fits.
+    Single and double input buffers are both tried (``record["input_buffers"]``): with an
+    II bound the cheaper design wins, without one the faster (then the cheaper)."""
     shapes = [(ly.mw, ly.mh) for ly in layers]
     smallest = [Fold(1, 1) for _ in layers]
     ii_small, _ = schedule(shapes, smallest)
@@ -236,48 +249,65 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
         return ", ".join(f"{name.get(k, k.upper())} {u[k]:,.0f} (budget {lim[k]:,.0f} of {budget.capacity[k]:,})"
                          for k in RESOURCES if u[k] > lim[k])
 
+    def cost_of(folds, nbuf):
+        return sum(budget.cost(r) for r in design_resources(layers, folds, in_w0, budget.family, nbuf))
+
     if max_ii is not None:
-        folds = cheapest(layers, max_ii, budget, in_w0)
-        if folds is None:
+        options = [(f, nb) for nb in BUFFER_OPTIONS for f in [cheapest(layers, max_ii, budget, in_w0, nb)]
+                   if f is not None]
+        if not options:
             fastest = [Fold(ly.mh, ly.mw) for ly in layers]
             raise FitError(f"no folding reaches II <= {max_ii} cycles (the fully parallel streaming design has "
-                           f"II {schedule(shapes, fastest)[0]}); lower the throughput target")
-        t = total(design_resources(layers, folds, in_w0, budget.family))
+                           f"II {schedule(shapes, fastest, 2)[0]}); lower the throughput target")
+        folds, nbuf = min(options, key=lambda o: cost_of(*o))
+        t = total(design_resources(layers, folds, in_w0, budget.family, nbuf))
         if not budget.fits(t):
-            raise FitError(f"the smallest streaming design with II <= {max_ii} cycles ({_fmt(folds)}) needs "
-                           f"{need(t)} (estimate); lower the throughput target or choose a larger device")
+            raise FitError(f"the smallest streaming design with II <= {max_ii} cycles ({_fmt(folds)}, {nbuf} input "
+                           f"buffer(s)) needs {need(t)} (estimate); lower the throughput target or choose a larger "
+                           "device")
         mode = "throughput"
     else:
         if not budget.fits(t_small):
             raise FitError(f"the smallest streaming design ({_fmt(smallest)}, II {ii_small} cycles) needs "
                            f"{need(t_small)} (estimate); choose a larger device or a smaller model")
-        def fitting(max_ii):
+
+        def fitting(max_ii, nbuf):
             # cheapest under the plain and the re-weighted costs; the cheapest of those that fit
             found = []
             for b in budget.reweighted():
-                f = cheapest(layers, max_ii, b, in_w0)
+                f = cheapest(layers, max_ii, b, in_w0, nbuf)
                 if f is not None:
-                    res = design_resources(layers, f, in_w0, budget.family)
+                    res = design_resources(layers, f, in_w0, budget.family, nbuf)
                     if budget.fits(total(res)):
                         found.append((sum(budget.cost(r) for r in res), f))
             return min(found, key=lambda c: c[0])[1] if found else None
 
-        lo, hi = 1, ii_small  # smallest II with a fitting design: binary search
-        folds = smallest
-        while lo < hi:
-            mid = (lo + hi) // 2
-            f = fitting(mid)
-            if f is not None:
-                hi, folds = mid, f
-            else:
-                lo = mid + 1
-        folds = fitting(lo) or folds
+        best = None  # (ii, cost, folds, nbuf)
+        for nb in BUFFER_OPTIONS:
+            lo, hi = 1, ii_small  # smallest II with a fitting design: binary search
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fitting(mid, nb) is not None:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            f = fitting(lo, nb)
+            if f is None:
+                continue
+            cand = (schedule(shapes, f, nb)[0], cost_of(f, nb), f, nb)
+            if best is None or cand[:2] < best[:2]:
+                best = cand
+        if best is None:
+            folds, nbuf = smallest, 1
+        else:
+            _, _, folds, nbuf = best
         mode = "fastest_that_fits"
-    res = design_resources(layers, folds, in_w0, budget.family)
-    ii, lat = schedule(shapes, folds)
+    res = design_resources(layers, folds, in_w0, budget.family, nbuf)
+    ii, lat = schedule(shapes, folds, nbuf)
     rec = {"mode": mode, "family": budget.family, "capacity": budget.capacity, "limits": budget.limit(),
            "logic_cells_estimate": round(logic_cells(total(res), budget.family), 1),
            "max_ii": max_ii, "ii": ii, "latency_cycles": lat, "folds": [f.to_json() for f in folds],
+           "input_buffers": nbuf,
            "estimate": {"layers": [{k: round(v, 1) for k, v in r.items()} for r in res], "total": total(res)},
            "model": "hwflow.backends.rtl.streaming.folding.MODEL[" + repr(budget.family) + "]"}
     return folds, rec
@@ -290,16 +320,16 @@ def _fmt(folds: list[Fold]) -> str:
 def folding_chooser(board=None, throughput: float | None = None, clock_mhz: float | None = None,
                     folding: str | None = None, in_fmt=None):
     """The ``choose(layers) -> (folds, record)`` callable ``build_streaming`` takes."""
-    from hwflow.backends.rtl.streaming.build import parse_folding
+    from hwflow.backends.rtl.streaming.build import parse_buffers, parse_folding
 
     def choose_fn(layers):
         in_w0 = in_fmt.width
         if folding is not None:
-            folds = parse_folding(folding, len(layers))
-            rec = {"mode": "given", "folds": [f.to_json() for f in folds]}
+            folds, nbuf = parse_folding(folding, len(layers)), parse_buffers(folding)
+            rec = {"mode": "given", "folds": [f.to_json() for f in folds], "input_buffers": nbuf}
             if board is not None:
                 fam = board.family
-                res = design_resources(layers, folds, in_w0, fam if fam in MODEL else "ecp5")
+                res = design_resources(layers, folds, in_w0, fam if fam in MODEL else "ecp5", nbuf)
                 rec["estimate"] = {"layers": res, "total": total(res)}
             return folds, rec
         if board is None:

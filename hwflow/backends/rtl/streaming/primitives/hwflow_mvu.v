@@ -17,7 +17,7 @@
 // the output register. Every stage advances on `ce`, which is low only while the output
 // register holds a beat the consumer does not take: back-pressure freezes the unit.
 // The input buffer is released by the last issue, so the next vector may start loading
-// in that same cycle.
+// in that same cycle; with NBUF = 2 it loads into the second buffer meanwhile.
 module hwflow_mvu #(
     parameter integer MW = 16,
     parameter integer MH = 8,
@@ -26,6 +26,7 @@ module hwflow_mvu #(
     parameter integer IN_W = 8,
     parameter integer IN_SIGNED = 1,
     parameter integer IN_CHUNK = 16,
+    parameter integer NBUF = 1,     // input buffers: 1, or 2 (double buffering)
     parameter integer W_W = 4,
     parameter integer ACC_W = 16,
     parameter integer PARAM_W = 8,
@@ -76,32 +77,69 @@ module hwflow_mvu #(
 
   wire ce = ~m_valid | m_ready;
 
-  // ------------------------------------------------------------ input buffer
-  reg  [MW*IN_W-1:0] ibuf;
-  reg                full;
+  // ------------------------------------------------------------ input buffer(s)
+  // NBUF = 1: one buffer, loaded while the unit is idle. NBUF = 2: double buffering, the
+  // next vector loads into the other buffer while the unit works on this one.
+  wire               full;       // the buffer being read holds a complete vector
+  wire               load_free;  // the buffer being loaded is free
+  wire               same;       // loading and reading the same buffer
+  wire [MW*IN_W-1:0] rbuf;       // the buffer being read
   reg  [CW-1:0]      ch_cnt;
   reg  [SFW-1:0]     sf_cnt;
   wire               issue = full & ce;
   wire               last_issue = issue & (w_addr == WA_LAST);
-  assign s_ready = ~rst & (~full | last_issue);
+  assign s_ready = ~rst & (load_free | (last_issue & same));
   wire load = s_valid & s_ready;
   wire load_last = load & (ch_cnt == CH_LAST);
 
   always @(posedge clk) begin
-    if (rst) begin
-      full   <= 1'b0;
-      ch_cnt <= {CW{1'b0}};
-    end else begin
-      if (load) ch_cnt <= load_last ? {CW{1'b0}} : ch_cnt + 1'b1;
-      full <= (full & ~last_issue) | load_last;
-    end
+    if (rst) ch_cnt <= {CW{1'b0}};
+    else if (load) ch_cnt <= load_last ? {CW{1'b0}} : ch_cnt + 1'b1;
   end
 
   genvar j;
   generate
-    for (j = 0; j < NCH; j = j + 1) begin : g_load
+    if (NBUF == 1) begin : g_single
+      reg [MW*IN_W-1:0] buf0;
+      reg full0;
+      assign full = full0;
+      assign load_free = ~full0;
+      assign same = 1'b1;
+      assign rbuf = buf0;
       always @(posedge clk) begin
-        if (load && ch_cnt == CW'(j)) ibuf[j*IN_CHUNK*IN_W +: IN_CHUNK*IN_W] <= s_data;
+        if (rst) full0 <= 1'b0;
+        else full0 <= (full0 & ~last_issue) | load_last;
+      end
+      for (j = 0; j < NCH; j = j + 1) begin : g_load
+        always @(posedge clk) begin
+          if (load && ch_cnt == CW'(j)) buf0[j*IN_CHUNK*IN_W +: IN_CHUNK*IN_W] <= s_data;
+        end
+      end
+    end else begin : g_double
+      reg [MW*IN_W-1:0] buf0, buf1;
+      reg full0, full1, wsel, rsel;
+      assign full = rsel ? full1 : full0;
+      assign load_free = wsel ? ~full1 : ~full0;
+      assign same = (wsel == rsel);
+      assign rbuf = rsel ? buf1 : buf0;
+      always @(posedge clk) begin
+        if (rst) begin
+          full0 <= 1'b0;
+          full1 <= 1'b0;
+          wsel  <= 1'b0;
+          rsel  <= 1'b0;
+        end else begin
+          if (load_last) wsel <= ~wsel;
+          if (last_issue) rsel <= ~rsel;
+          full0 <= (full0 & ~(last_issue & ~rsel)) | (load_last & ~wsel);
+          full1 <= (full1 & ~(last_issue & rsel)) | (load_last & wsel);
+        end
+      end
+      for (j = 0; j < NCH; j = j + 1) begin : g_load
+        always @(posedge clk) begin
+          if (load && ch_cnt == CW'(j) && !wsel) buf0[j*IN_CHUNK*IN_W +: IN_CHUNK*IN_W] <= s_data;
+          if (load && ch_cnt == CW'(j) && wsel) buf1[j*IN_CHUNK*IN_W +: IN_CHUNK*IN_W] <= s_data;
+        end
       end
     end
   endgenerate
@@ -134,7 +172,7 @@ module hwflow_mvu #(
 
   always @(posedge clk) begin
     if (ce) begin
-      xs     <= ibuf[sf_cnt*SIMD*IN_W +: SIMD*IN_W];
+      xs     <= rbuf[sf_cnt*SIMD*IN_W +: SIMD*IN_W];
       first1 <= (sf_cnt == {SFW{1'b0}});
       last1  <= (sf_cnt == SF_LAST);
     end
