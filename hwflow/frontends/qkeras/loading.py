@@ -72,7 +72,7 @@ l1 l2 min_value rate shape keras_history class_name module registered_name confi
 # objects of the .keras format)
 ALLOWED_OBJECT_KEYS = frozenset("""
 class_name config module registered_name name inbound_nodes build_config compile_config
-keras_version backend shared_object_id
+keras_version backend shared_object_id __passive_serialization__
 """.split())
 
 # callables a quantizer/activation *string* may name ("quantized_bits(4,0,1)"): QKeras
