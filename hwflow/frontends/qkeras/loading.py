@@ -304,7 +304,7 @@ def load_keras_model(path: str | Path, weights: str | Path | None = None):
     except ModelError:
         raise
     except (ValueError, TypeError, KeyError, OSError, AttributeError, IndexError, RecursionError,
-            tf.errors.OpError) as e:
+            NotImplementedError, RuntimeError, tf.errors.OpError) as e:
         # the configuration passed the whitelists but Keras/QKeras/TensorFlow refuse it
         # (a negative bit width, a shape that does not fit the weights, a truncated file)
         msg = " ".join(str(e).split())[:400]
