@@ -83,6 +83,21 @@ def _describe_rewrite(r: dict) -> str:
     return f"{kind}: {', '.join(r.get('nodes', []))}"
 
 
+def _npz_to_model_inputs(arrays: dict, raw, cleaned_inputs: list[str], path) -> dict:
+    """An .npz names its arrays after the model's inputs as the user knows them; the cleaned
+    graph renamed them (global_in, global_in_1, ... in the same order)."""
+    from hwflow.errors import InvalidInputsFile
+
+    inits = {t.name for t in raw.graph.initializer}
+    original = [i.name for i in raw.graph.input if i.name not in inits]
+    rename = dict(zip(original, cleaned_inputs))
+    mapped = {rename.get(k, k): v for k, v in arrays.items()}
+    if any(n not in mapped for n in cleaned_inputs):
+        raise InvalidInputsFile(f"inputs file {path} holds arrays {sorted(arrays)}, but the model's inputs are "
+                                f"{original}: name the .npz arrays after them")
+    return mapped
+
+
 @cli_command
 def exec_(
     model: Path = typer.Argument(..., help="QONNX model"),
@@ -96,8 +111,11 @@ def exec_(
 
     # finite real numbers only, no pickles, file gate first (InvalidInputsFile otherwise)
     x = load_array_file(inputs, "inputs file")
-    m = clean_model(load_model(model), input_type=None, strip_preprocessing=False, streamline=False)
+    raw = load_model(model)
+    m = clean_model(raw, input_type=None, strip_preprocessing=False, streamline=False)
     ex = ReferenceExecutor(m)
+    if isinstance(x, dict):
+        x = _npz_to_model_inputs(x, raw, ex.inputs, inputs)
     res = ex.run_batched(x, intermediate=intermediate)
     output.parent.mkdir(parents=True, exist_ok=True)
     if intermediate:

@@ -539,7 +539,12 @@ def make_corpus(out: Path, marker: Path) -> list[Case]:
     def npz_wrong_key(p):
         with open(p, "wb") as f:
             np.savez(f, not_the_input=np.zeros((3, 8)))
-    inp("npz_wrong_key", npz_wrong_key, "ModelError")
+    inp("npz_wrong_key", npz_wrong_key)
+
+    def npz_right_key(p):
+        with open(p, "wb") as f:
+            np.savez(f, x=np.zeros((3, 8), np.float32))
+    inp("npz_named_after_input", npz_right_key, None, "ok")
 
     def npz_pickle(p):
         with open(p, "wb") as f:
