@@ -5,8 +5,9 @@ Steps, each checked by running the reference before and after (``csim.check_prep
 1. float operators at the end of the graph (``Softmax``, ``Sigmoid``: the IR types them
    ``is_float``) are cut off: they have no fixed-point result to be bit-exact with; the
    hardware output is their fixed-point input, and the cut is recorded;
-2. float affine chains in front of a ``BipolarQuant`` become exact thresholds
-   (``rewrite.fold_float_thresholds``); any other float operator is rejected by name;
+2. float chains in front of a quantizer are already integer thresholds (``clean_model``:
+   ``hwflow.ir.thresholds``); a one-level bipolar MultiThreshold becomes hls4ml's binary
+   threshold layer; any other float operator is rejected by name;
 3. ``Gemm`` -> ``MatMul`` + ``Add`` (hls4ml's QONNX preparation) -> graph ``A``, on which
    the IR infers types and the reference runs;
 4. graphs with convolutions are converted channels-last (hls4ml requires it) -> graph
@@ -194,15 +195,14 @@ def prepare(path_or_model) -> PreparedModel:
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
 
-    from hwflow.backends.hls4ml.rewrite import fold_conv_bias_add, fold_float_thresholds, multithreshold_to_bipolar
+    from hwflow.backends.hls4ml.rewrite import fold_conv_bias_add, multithreshold_to_bipolar
     from hwflow.ir import clean_model, infer_fixed_point, load_model
 
     source = path_or_model if isinstance(path_or_model, ModelWrapper) else clean_model(load_model(path_or_model))
     a = ModelWrapper(copy.deepcopy(source.model))
     types0 = infer_fixed_point(a)
     stripped, source_outputs = strip_float_outputs(a, types0)
-    folded = fold_float_thresholds(a, types0)
-    folded += [f"MultiThreshold {n} -> Add + BipolarQuant" for n in multithreshold_to_bipolar(a, types0)]
+    folded = [f"MultiThreshold {n} -> Add + BipolarQuant" for n in multithreshold_to_bipolar(a, types0)]
     folded += fold_conv_bias_add(a)
     a = a.transform(GemmToMatMul())
     a = qonnx.util.cleanup.cleanup_model(a)
