@@ -112,12 +112,13 @@ def test_maxpool_and_multithreshold(tmp_path):
     assert trace_vs_reference(p, exhaustive_input=True) == 0
 
 
-def test_non_power_of_two_scale_is_rejected(tmp_path):
+def test_non_power_of_two_output_scale_becomes_thresholds_and_a_software_tail(tmp_path):
+    """Quant(Relu(x), 0.3): streamlining extracts the scale (thresholds on x, then Mul(0.3) as the
+    software tail); the traced logic equals the reference on every input value."""
     p = single_op(tmp_path / "s.onnx", lambda b, x: b.quant(b.node("Relu", [x]), 0.3, 4, signed=0))
-    with pytest.raises(UnsupportedOp, match="power of two"):
-        generate_rtl(p, tmp_path / "run", lint=False)
-    rec = json.loads((tmp_path / "run" / "rtl.json").read_text())
-    assert rec["status"] == "failed"
+    rec = read_json(generate_rtl(p, tmp_path / "run", lint=False))
+    assert rec["status"] == "complete" and rec["stripped_output_ops"] == ["Mul"]
+    assert trace_vs_reference(p, exhaustive_input=True) == 0
 
 
 def test_bad_input_type_option(tmp_path):
