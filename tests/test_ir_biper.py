@@ -1,4 +1,5 @@
-"""The hwflow BiPer custom op: spec (CONTRACTS.md section 2), qonnx execution, our executor."""
+"""The hwflow BiPer custom op: spec (docs/INTERFACES.md section 2), qonnx execution, our
+executor."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def test_sign_ste_gradient_is_clipped_identity():
 
 @pytest.mark.parametrize("k,f", [(0, 3), (2, 4), (-2, 5), (1, 0)])
 def test_biper_activation_contract_bit_test(k, f):
-    """y = -1 iff bit (k + f - 1) of the two's-complement integer q is 1 (CONTRACTS.md 2)."""
+    """y = -1 iff bit (k + f - 1) of the two's-complement integer q is 1 (docs/INTERFACES.md 2)."""
     q = np.arange(-(2 ** (f + k + 2)), 2 ** (f + k + 2) + 1)
     x = (q * 2.0**-f).astype(np.float32)
     y = bk.BiPerActivation(k)(x).numpy()

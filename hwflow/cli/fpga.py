@@ -1,4 +1,4 @@
-"""`hwflow synth`, `hwflow bitstream`, `hwflow deploy` (issue #7): thin layers over hwflow.synth."""
+"""`hwflow synth`, `hwflow bitstream`, `hwflow deploy`: thin layers over hwflow.synth."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`hwflow hls` (issue #5): hls4ml project + C-simulation check, vendor build when installed."""
+"""`hwflow hls`: hls4ml project + C-simulation check, vendor build when installed."""
 
 from __future__ import annotations
 

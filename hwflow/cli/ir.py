@@ -1,4 +1,4 @@
-"""`hwflow inspect` and `hwflow exec` (issue #3): thin layers over ``hwflow.ir``."""
+"""`hwflow inspect` and `hwflow exec`: thin layers over ``hwflow.ir``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`hwflow run` and `hwflow report` (issue #9)."""
+"""`hwflow run` (the whole flow, stage by stage) and `hwflow report` (its summary)."""
 
 from __future__ import annotations
 

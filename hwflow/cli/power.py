@@ -1,4 +1,4 @@
-"""`hwflow profile` (issue #8): a thin layer over :func:`hwflow.power.profile`."""
+"""`hwflow profile`: a thin layer over :func:`hwflow.power.profile`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`hwflow rtl` and `hwflow sim` (issues #6, #15): thin layers over
+"""`hwflow rtl` and `hwflow sim`: thin layers over
 ``hwflow.backends.rtl.generate_rtl`` and ``hwflow.sim.simulate``."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`hwflow train` and `hwflow export` (issue #4)."""
+"""`hwflow train` and `hwflow export`: thin layers over ``hwflow.train`` and
+``hwflow.frontends``."""
 
 from __future__ import annotations
 

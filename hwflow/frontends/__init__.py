@@ -1,6 +1,6 @@
 """Training frameworks -> QONNX.
 
-``export_zoo_model(name, framework, out_path, seed=0, trained=None)`` (CONTRACTS.md
+``export_zoo_model(name, framework, out_path, seed=0, trained=None)`` (docs/INTERFACES.md
 section 3) builds a zoo model (``models/``) and writes its QONNX graph: ``qkeras`` goes to
 :mod:`hwflow.frontends.qkeras` (ours), ``brevitas`` to :mod:`hwflow.frontends.brevitas`.
 Heavy frameworks are imported only when used.

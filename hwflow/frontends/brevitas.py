@@ -243,7 +243,7 @@ def export_brevitas_zoo_model(
     name: str, out_path: str | os.PathLike, seed: int = 0, trained: str | os.PathLike | None = None
 ) -> Path:
     """Build zoo model ``name`` (random init with ``seed``, or the state_dict ``trained``)
-    and export it to QONNX at ``out_path`` (CONTRACTS.md section 3)."""
+    and export it to QONNX at ``out_path`` (docs/INTERFACES.md section 3)."""
     model = build_brevitas_zoo_model(name, seed=seed, trained=trained)
     return export_brevitas(model, out_path, input_shape_of(name))
 

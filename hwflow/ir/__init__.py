@@ -1,6 +1,6 @@
 """QONNX core of hwflow: load, clean, fixed-point types, bit-exact reference execution.
 
-Public API (docs: CONTRACTS.md section 1)::
+Public API (docs: docs/INTERFACES.md section 1)::
 
     m = load_model(path_or_bytes)
     m = clean_model(m)

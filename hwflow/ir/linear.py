@@ -5,7 +5,7 @@ qonnx's ``SortGraph`` looks up every node's producers by scanning the whole grap
 ``GiveReadableTensorNames`` call it once per tensor) and ``check_all_tensor_shapes_specified``
 rebuilds the list of value infos per tensor; and ``ModelWrapper.transform`` runs
 ``SortGraph`` after every transformation. A chain of 1,000 Identity nodes took 26 s in
-``hwflow inspect``, 3,000 over two minutes (issue #17).
+``hwflow inspect``, 3,000 over two minutes.
 
 ``LinearModelWrapper`` (what ``load_model`` returns) swaps those passes, whenever they are
 applied through ``transform``, for versions computing the *same* result from indexes

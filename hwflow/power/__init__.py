@@ -1,4 +1,4 @@
-"""Area, power and energy per inference (issue #8).
+"""Area, power and energy per inference.
 
 ASIC: Yosys maps the design to a liberty, a gate-level simulation driven by real samples
 gives each net's activity, OpenSTA reports internal/switching/leakage power and Fmax.

@@ -1,5 +1,5 @@
-"""Input samples -> integers on the RTL input grid (CONTRACTS.md section 4); ``PortFormat.pack``
-makes the ``s_axis_tdata`` words of them.
+"""Input samples -> integers on the RTL input grid (docs/INTERFACES.md section 4);
+``PortFormat.pack`` makes the ``s_axis_tdata`` words of them.
 
 ``quantize_inputs`` puts real-valued samples on the RTL input grid
 (x = q * scale * 2**-frac), rounding half away from zero and saturating to the element

@@ -15,7 +15,7 @@ Faithful to the paper and its public code:
   (:meth:`BinaryScale.integer_thresholds`).
 - :class:`BiPerActivation` -- the "binary periodic" activation quantizer, forward the
   square wave ``sign(sin(2 pi x / P))`` with ``P = 2**log2_period`` and the exact convention
-  of CONTRACTS.md section 2 (``+1`` iff ``(x mod P) < P/2``), backward
+  of docs/INTERFACES.md section 2 (``+1`` iff ``(x mod P) < P/2``), backward
   ``(2 pi / P) cos(2 pi x / P)``. With the input on a grid of step ``2**-f``, the period is
   ``2**(log2_period + f)`` steps, a power of two, so hardware tests one bit of the integer.
 - :class:`SignSTE` -- the plain BNN baseline (sign forward, clipped straight-through

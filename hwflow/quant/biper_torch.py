@@ -18,7 +18,7 @@ What is here, and how each piece exports to QONNX:
   ``alpha * s + beta`` (alpha > 0) followed by the binary activation; folded at export into
   per-channel integer thresholds on the accumulator (``Add(-t)`` then ``BipolarQuant``),
   computed with the module's own float32 arithmetic so the fold is exact.
-- :class:`BiPerAct` -- hwflow's periodic binary activation (CONTRACTS.md section 2):
+- :class:`BiPerAct` -- hwflow's periodic binary activation (docs/INTERFACES.md section 2):
   ``y = +1 if (x mod P) < P/2 else -1``, ``P = 2**log2_period`` in real units of ``x``,
   backward ``(2 pi / P) cos(2 pi x / P)``; exported as the custom op ``BiPer`` (domain
   ``hwflow.ir.custom_op``) with attribute ``log2_period``; output annotated ``BIPOLAR``.
@@ -294,7 +294,8 @@ class BinaryScale(nn.Module):
 
 
 class BiPerAct(nn.Module):
-    """hwflow's periodic binary activation (CONTRACTS.md section 2), period ``2**log2_period``.
+    """hwflow's periodic binary activation (docs/INTERFACES.md section 2), period
+    ``2**log2_period``.
 
     The input should be a fixed-point tensor with step ``2**-f`` (give ``frac_bits=f``, or
     pass a Brevitas QuantTensor, whose power-of-two scale is checked); ``log2_period + f

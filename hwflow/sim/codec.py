@@ -1,4 +1,4 @@
-"""Between real-valued tensors and the integers q of the stream's elements (CONTRACTS.md
+"""Between real-valued tensors and the integers q of the stream's elements (docs/INTERFACES.md
 section 4): x = q * scale * 2**-frac, within the port's value range (``int_min``/``int_max``
 of rtl.json where given, else the element width's). Plus stimulus and the reference
 outputs. Packing q into beats is ``PortFormat.pack``/``unpack``

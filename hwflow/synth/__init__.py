@@ -1,4 +1,4 @@
-"""FPGA synthesis, place-and-route, bitstreams and the board top (issue #7).
+"""FPGA synthesis, place-and-route, bitstreams and the board top.
 
 One class per tool: ``YosysSynth`` (pyosys in a subprocess), ``NextpnrPnR``,
 ``BitstreamPacker`` (icepack/ecppack), ``VivadoFlow`` (generated TCL). ``synthesize`` and

@@ -51,8 +51,9 @@ def _require_open_family(board: Board) -> None:
 
 # nextpnr's routers. router1 is its default for iCE40 and ECP5 and routes the small designs
 # in seconds. For a congested 50k-LUT ECP5 design (the jet tagger on the ULX3S) neither
-# finished here in a session: router1 ran > 2.5 h, router2 resolves overused wires at a few
-# minutes per iteration (benchmarks/bench_ecp5_jettagger.json), but it shows how far it is.
+# finished (measured November 2026 on a 2-core machine): router1 ran > 2.5 h, router2
+# resolves overused wires at a few minutes per iteration
+# (benchmarks/bench_ecp5_jettagger.json), but it shows how far it is.
 ROUTERS = ("router1", "router2")
 
 

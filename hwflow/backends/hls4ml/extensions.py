@@ -1,4 +1,4 @@
-"""hls4ml extension layers of hwflow: the BiPer activation (CONTRACTS.md section 2), and
+"""hls4ml extension layers of hwflow: the BiPer activation (docs/INTERFACES.md section 2), and
 (``ext_multithreshold``) the multi-level MultiThreshold.
 
 Registered through hls4ml's extension API (the pattern of hls4ml's ``test_extensions.py``;

@@ -1,5 +1,5 @@
 """Open RTL backend: QONNX -> Verilog through da4ml (fully pipelined with II = 1, or folded
-for large conv layers), with a valid/ready stream wrapper and ``rtl.json`` (CONTRACTS.md
+for large conv layers), with a valid/ready stream wrapper and ``rtl.json`` (docs/INTERFACES.md
 section 4)."""
 
 from __future__ import annotations

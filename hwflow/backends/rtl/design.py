@@ -1,4 +1,4 @@
-"""The RTL design of a run directory, as ``rtl.json`` describes it (CONTRACTS.md section 4).
+"""The RTL design of a run directory, as ``rtl.json`` describes it (docs/INTERFACES.md section 4).
 
 The one reader of ``rtl.json`` for the stages after ``hwflow rtl``: simulation, synthesis,
 the board top and ``deploy``, and the power flow. Each takes what it needs from

@@ -121,7 +121,7 @@ def op_bipolar_quant(ctx: NodeCtx) -> list:
 
 
 def op_biper(ctx: NodeCtx) -> list:
-    """hwflow BiPer activation (CONTRACTS.md section 2): y = -1 iff the bit of weight
+    """hwflow BiPer activation (docs/INTERFACES.md section 2): y = -1 iff the bit of weight
     2**(k-1) of x is 1 (period P = 2**k); one bit test in hardware."""
     x = ctx.inputs[0]
     k = int(ctx.attr("log2_period"))

@@ -1,4 +1,4 @@
-"""The hwflow ``BiPer`` activation as a QONNX custom op (CONTRACTS.md section 2).
+"""The hwflow ``BiPer`` activation as a QONNX custom op (docs/INTERFACES.md section 2).
 
 y = +1 if (x mod P) < P/2 else -1, with P = 2**log2_period and x mod P in [0, P).
 For x = q * 2**-f this is one bit test: y = -1 iff bit (k + f - 1) of the two's-complement

@@ -1,6 +1,6 @@
 // Hand-written test design for the power flow (tests/test_power_*.py): two neurons with
 // hard-wired 4-bit weights over eight signed 4-bit inputs, ReLU, one pipeline register.
-// It implements the contract wrapper (CONTRACTS.md section 4) so the power flow can be
+// It implements the contract wrapper (docs/INTERFACES.md section 4) so the power flow can be
 // developed and tested without the generated RTL. Element i of the input vector is in
 // s_axis_tdata[i*4 +: 4]; output j in m_axis_tdata[j*8 +: 8] (unsigned, saturated).
 module dot_neuron #(

@@ -1,4 +1,4 @@
-// Hand-written test core with the hwflow wrapper interface (CONTRACTS.md section 4):
+// Hand-written test core with the hwflow wrapper interface (docs/INTERFACES.md section 4):
 // four signed 6-bit elements in, four signed 9-bit elements out, y = 3*x - 1, registered
 // (one pipeline stage that honours back-pressure). Used by the board-top tests as a design
 // whose answer is known without the RTL generator.
