@@ -10,7 +10,6 @@ install command; ``run_tool`` runs a command with its output kept in a log file 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -634,9 +633,3 @@ def all_tools() -> list:
         Verilator(), Yosys(), Nextpnr("ice40"), Nextpnr("ecp5"), Packer("ice40"), Packer("ecp5"),
         OpenSTA(), Liberty("osu018"), Gxx(), *PYTHON_STACKS, Chromium(), Vivado(), VitisHLS(), VivadoHLS(),
     ]
-
-
-@functools.lru_cache(maxsize=None)
-def tool_versions() -> dict[str, str]:
-    """Versions of the found tools, for stage manifests."""
-    return {s.name: s.version for s in (t.status() for t in all_tools()) if s.found and s.version}

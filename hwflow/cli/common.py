@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from hwflow.errors import HwflowError, NotBuiltYet
+from hwflow.errors import HwflowError
 
 console = Console(stderr=True)
 out = Console()
@@ -47,8 +47,3 @@ def cli_command(fn: F) -> F:
             sys.exit(getattr(e, "exit_code", 130))
 
     return wrapper  # type: ignore[return-value]
-
-
-def not_built(command: str, issue: int) -> None:
-    """For commands whose stage is not implemented yet: say so, exit 2 (never pretend)."""
-    raise NotBuiltYet(f"`hwflow {command}` is not built yet (tracked in issue #{issue}).")
