@@ -3,7 +3,13 @@
 Every failure a user can cause (bad model, missing tool, design that does not fit, a
 mismatch between two executions of the same model) is one of these classes. The CLI turns
 them into a one-paragraph message and the exit code given by ``exit_code``; nothing else
-in the library calls ``sys.exit``.
+in the library calls ``sys.exit``. One code per kind of failure (a subclass shares its
+base's code), so a script can tell them apart:
+
+1 any other hwflow error, 2 invalid configuration/option or not built yet, 3 tool not
+found, 4 vendor tool missing, 5 tool failed or timed out, 6 model refused, 7 mismatch
+between two executions, 8 design does not fit, 9 run directory in use, 10 framing error
+from the board, 11 board timeout, 128 + N stopped by signal N.
 """
 
 from __future__ import annotations
@@ -137,6 +143,18 @@ class RunDirInUse(HwflowError):
     """Another hwflow process holds the run directory's lock (``.hwflow.lock``)."""
 
     exit_code = 9
+
+
+class FramingError(HwflowError):
+    """Bytes from the board that do not follow the UART framing (wrong header, short frame)."""
+
+    exit_code = 10
+
+
+class BoardTimeout(HwflowError):
+    """The board did not answer in time (wrong port, wrong bitstream, wrong baud rate)."""
+
+    exit_code = 11
 
 
 class Interrupted(KeyboardInterrupt):

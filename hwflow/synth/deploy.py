@@ -20,21 +20,14 @@ import numpy as np
 from hwflow.artifacts import stage, stage_record
 from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.boards import load_board
-from hwflow.errors import ConfigError, HwflowError, MismatchError, ToolNotFound
-from hwflow.synth.framing import (AnswerParser, FramingError, InfoReply, VectorFormat, encode_infer,
-                                  encode_info_request)
+from hwflow.errors import BoardTimeout, ConfigError, FramingError, MismatchError, ToolNotFound
+from hwflow.synth.framing import AnswerParser, InfoReply, VectorFormat, encode_infer, encode_info_request
 
 
 class Transport(Protocol):
     def write(self, data: bytes) -> int | None: ...
 
     def read(self, size: int = 1) -> bytes: ...
-
-
-class BoardTimeout(HwflowError):
-    """The board did not answer in time (wrong port, wrong bitstream, wrong baud rate)."""
-
-    exit_code = 7
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,11 @@ from typing import Iterable
 import numpy as np
 
 from hwflow.backends.rtl.design import PortFormat
-from hwflow.errors import HwflowError
+from hwflow.errors import FramingError
 
 CMD_INFER = 0xA5
 CMD_INFO = 0xA6
 INFO_PAYLOAD_BYTES = 8
-
-
-class FramingError(HwflowError):
-    """Bytes from the board that do not follow the framing (wrong header, short frame)."""
-
-    exit_code = 7
 
 
 # A vector on the wire is the wrapper's tdata word: the framing uses the port format of
