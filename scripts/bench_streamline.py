@@ -51,7 +51,7 @@ def _float_distance(model_path: Path, n: int) -> dict:
             "argmax_agreement": float(np.mean(y0.argmax(1) == y1.argmax(1)))}
 
 
-def bench_one(spec: str, out: Path, samples: int, synth: str | None) -> dict:
+def bench_one(spec: str, out: Path, samples: int, synth: str | None, architecture: str = "auto") -> dict:
     from _streamline_models import build
 
     from hwflow.artifacts import read_json
@@ -61,9 +61,9 @@ def bench_one(spec: str, out: Path, samples: int, synth: str | None) -> dict:
 
     parts = spec.split(":")
     name, size, seed = parts[0], (parts[1:2] or ["full"])[0], (parts[2:3] or ["0"])[0]
-    d = out / f"{name}_{size}_{seed}"
+    d = out / f"{name}_{size}_{seed}" / architecture
     d.mkdir(parents=True, exist_ok=True)
-    row: dict = {"model": name, "size": size, "seed": int(seed)}
+    row: dict = {"model": name, "size": size, "seed": int(seed), "architecture": architecture}
     t = time.perf_counter()
     model = build(name, d, seed=int(seed), size=size)
     row["build_and_train_s"] = round(time.perf_counter() - t, 1)
@@ -74,7 +74,7 @@ def bench_one(spec: str, out: Path, samples: int, synth: str | None) -> dict:
     row["hls_csim"] = {"samples": csim["samples"], "mismatches": csim["mismatches"],
                        "seconds": round(time.perf_counter() - t, 1)}
     t = time.perf_counter()
-    rtl = read_json(generate_rtl(model, d / "rtl"))
+    rtl = read_json(generate_rtl(model, d / "rtl", architecture=architecture))
     row["rtl_seconds"] = round(time.perf_counter() - t, 1)
     rec = rtl["streamlining"]
     row["transformations"] = sorted({r["transformation"] for r in rec if r.get("applied", True)})
@@ -84,6 +84,7 @@ def bench_one(spec: str, out: Path, samples: int, synth: str | None) -> dict:
     row["thresholds_total"] = sum(r["channels"] * r["thresholds_per_channel"] for r in folds)
     row["latency_cycles"], row["ii"] = rtl["latency_cycles"], rtl["ii"]
     row["estimated_luts_da4ml"] = rtl["pipeline"].get("estimated_luts_da4ml")
+    row["rtl_architecture"] = rtl["pipeline"].get("architecture")
     t = time.perf_counter()
     sim = simulate(d / "rtl", samples=samples, seed=0)
     row["rtl_cosim"] = {"samples": sim["samples"], "mismatches": sim["mismatches"], "engine": sim.get("engine"),
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_streamline")
     ap.add_argument("--synth", choices=["ice40", "ecp5"], default=None)
     ap.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
+    ap.add_argument("--architecture", default="auto", help="RTL architecture (auto, parallel, folded, streaming)")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "streamlining.json")
     args = ap.parse_args(argv)
     from hwflow.artifacts import write_json
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
               "samples": args.samples, "models": []}
     for spec in args.models:  # written after each model: a long run keeps what it measured
-        result["models"].append(bench_one(spec, args.out, args.samples, args.synth))
+        result["models"].append(bench_one(spec, args.out, args.samples, args.synth, args.architecture))
         result["wall_time_s"] = round(time.perf_counter() - t0, 1)
         write_json(args.json, result)
     return result
