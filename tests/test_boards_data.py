@@ -11,6 +11,8 @@ from hwflow.boards import boards_dir, list_boards, load_board
 from hwflow.errors import ConfigError
 from hwflow.synth.constraints import render_constraints
 
+pytestmark = pytest.mark.unit
+
 REQUIRED = {
     # name: (family, device, package, part, clock pin, MHz, uart rx, uart tx, toolchain)
     "icebreaker": ("ice40", "iCE40UP5K", "SG48", "iCE40UP5K-SG48", "35", 12, "6", "9", "open"),

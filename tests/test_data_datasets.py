@@ -8,6 +8,8 @@ import pytest
 from hwflow.data import load_dataset, hgcal
 from hwflow.errors import ConfigError
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("name", ["digits", "hgcal", "jets"])
 def test_deterministic_and_seed_dependent(name):

@@ -10,6 +10,8 @@ import pytest
 from hwflow import errors
 from hwflow.synth import deploy, framing
 
+pytestmark = pytest.mark.unit
+
 # Two kinds share a code on purpose: both mean "the command as given cannot run" (exit 2),
 # and RtlNotGenerated is both.
 SHARED = {frozenset({"NotBuiltYet", "ConfigError"})}

@@ -10,6 +10,8 @@ from hwflow.config import load_flow
 from hwflow.errors import ConfigError
 from hwflow.flow import STAGE_NAMES, run_flow
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[1]
 FLOWS = sorted((REPO / "examples").glob("*.yaml")) + [REPO / "hwflow" / "flows" / "demo.yaml"]
 

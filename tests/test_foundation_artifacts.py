@@ -8,6 +8,8 @@ import pytest
 
 from hwflow.artifacts import is_up_to_date, sanitize_identifier, stage, stage_record
 
+pytestmark = pytest.mark.unit
+
 
 def test_stage_complete_and_up_to_date(tmp_path):
     src = tmp_path / "model.onnx"

@@ -11,6 +11,8 @@ import pytest
 
 from hwflow.tools import Nextpnr, Packer, Verilator, Yosys
 
+pytestmark = pytest.mark.tools
+
 ADDER = Path(__file__).resolve().parents[1] / "rtl_tests" / "hdl" / "adder_tree.v"
 N, W = 8, 8
 LEVELS = 3

@@ -16,6 +16,8 @@ from hwflow.tools import venv_bin
 
 from _fpga_util import EW_CORE, generated_run
 
+pytestmark = pytest.mark.tools
+
 ICE40_SYNC = bytes.fromhex("7eaa997e")
 LFE5U_25F_IDCODE = bytes.fromhex("41111043")
 

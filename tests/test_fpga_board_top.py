@@ -10,6 +10,8 @@ from hwflow.backends.rtl.design import load_design
 
 from _fpga_util import EW_CORE, ew_core_reference, generated_run, make_tiny_mlp, reference_case, run_board_top_sim
 
+pytestmark = pytest.mark.tools
+
 
 def _corners_and_random(fmt, n_random: int, seed: int = 0) -> np.ndarray:
     lo, hi = fmt.int_min, fmt.int_max

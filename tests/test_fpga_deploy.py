@@ -14,6 +14,8 @@ from hwflow.synth.framing import (CMD_INFER, CMD_INFO, AnswerParser, FramingErro
 
 from _fpga_util import generated_run, make_tiny_mlp
 
+pytestmark = pytest.mark.unit
+
 
 def test_pack_matches_documented_example():
     # docs/uart_framing.md: [1, -2, 31, -32] as 4 x 6-bit signed -> bytes 81 FF 81

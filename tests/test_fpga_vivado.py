@@ -20,6 +20,8 @@ from hwflow.synth.vivado import VivadoFlow, parse_utilization, parse_wns
 
 from _fpga_util import EW_CORE
 
+pytestmark = pytest.mark.unit
+
 UTIL_RPT = """\
 1. Slice Logic
 --------------

@@ -17,6 +17,8 @@ from hwflow.errors import InvalidInputsFile, InvalidModelFile, TooLarge
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile.make_corpus import Net  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 HOSTILE = ["module", "endmodule", "input", "output", "wire", "reg", "logic", "always_ff", "class", "int",
            "return", "namespace", "template", "main", "std", "ap_fixed", "", "_", "__init__", "0day", "a-b",

@@ -12,6 +12,8 @@ from hwflow.ir.custom_op import DOMAIN, biper
 from _ir_models import GraphBuilder
 from _ir_util import compare_every_tensor
 
+pytestmark = pytest.mark.unit
+
 
 def biper_bit_test(q: np.ndarray, k: int, f: int) -> np.ndarray:
     """The hardware definition: -1 iff bit (k + f - 1) of the two's-complement q is set."""

@@ -9,6 +9,8 @@ import pytest
 from hwflow.ir import FixedType, clean_model, infer_fixed_point, load_model, write_ir_json
 from hwflow.ir.fixed import bits_for_range
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("lo,hi,signed,width", [
     (0, 0, False, 1), (0, 1, False, 1), (0, 255, False, 8), (0, 256, False, 9),

@@ -13,6 +13,8 @@ from hwflow.ir import ReferenceExecutor, load_model
 
 from _ir_models import GraphBuilder
 
+pytestmark = pytest.mark.unit
+
 runner = CliRunner()
 
 

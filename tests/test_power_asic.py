@@ -17,6 +17,8 @@ from hwflow.power import profile
 from hwflow.power.liberty import read_liberty
 from hwflow.tools import Liberty
 
+pytestmark = pytest.mark.tools
+
 DATA = Path(__file__).parent / "data" / "power"
 
 

@@ -16,6 +16,8 @@ from hwflow.power import profile
 from hwflow.power.cell_models import read_cells, to_verilog
 from hwflow.tools import Liberty
 
+pytestmark = pytest.mark.tools
+
 DATA = Path(__file__).parent / "data" / "power"
 
 

@@ -11,6 +11,8 @@ import pytest
 from hwflow.power import profile
 from hwflow.power.fpga import C_EFF_FF, CORE_VOLTAGE
 
+pytestmark = pytest.mark.tools
+
 DATA = Path(__file__).parent / "data" / "power"
 
 

@@ -14,6 +14,8 @@ from hwflow.backends.rtl.design import PortFormat, RtlNotGenerated, load_design
 from hwflow.backends.rtl.words import read_hex, write_hex
 from hwflow.errors import ConfigError, MismatchError, NotBuiltYet
 
+pytestmark = pytest.mark.unit
+
 POWER_CORE = Path(__file__).parent / "data" / "power"
 
 

@@ -20,6 +20,8 @@ from hwflow.cli import app
 from hwflow.errors import ConfigError, MismatchError
 from hwflow.sim import bulk, simulate
 
+pytestmark = pytest.mark.tools
+
 
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory):

@@ -17,6 +17,8 @@ from hwflow.errors import MismatchError
 from hwflow.ir import ReferenceExecutor, load_model
 from hwflow.sim import simulate
 
+pytestmark = pytest.mark.tools
+
 N = 10_000
 
 

@@ -17,6 +17,8 @@ from hwflow.synth.resources import check_fit, count_resources
 
 from _fpga_util import EW_CORE, generated_run
 
+pytestmark = pytest.mark.tools
+
 BIG_CORE = EW_CORE.parent / "big_core"
 
 
