@@ -106,7 +106,7 @@ def test_one_bit_verilog_change_is_caught_with_the_sample(mlp_run, tmp_path):
     from hwflow.sim import codec
 
     x = codec.make_inputs(d.raw, d.model, 2000, 4)
-    q = codec.to_int(d.raw["output"], codec.reference(d.model, d.raw, x), "ref")
+    q = codec.to_int(d.raw["output"], codec.reference(d.model, x), "ref")
     hits = np.nonzero((q[:, 0] & 0xF) == 5)[0]
     assert len(hits) > 0 and rec["mismatches"] == len(hits)
     assert rec["first_mismatch"]["index"] == int(hits[0])

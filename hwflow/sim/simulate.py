@@ -97,7 +97,7 @@ def simulate(
             job = bulk.BulkRun(exe, design, words_in, work, seed=seed, valid_prob=valid_prob,
                                ready_prob=ready_prob, burst=burst, progress=progress)
         t_ref = time.time()
-        y_ref = codec.reference(model_path, rtl, x)
+        y_ref = codec.reference(model_path, x)
         q_ref = codec.to_int(rtl["output"], y_ref, "reference output", strict=False)
         t_ref = time.time() - t_ref
         if engine == "bulk":
