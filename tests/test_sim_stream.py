@@ -71,6 +71,18 @@ def test_off_grid_inputs_rejected(mlp_run, tmp_path):
     assert "grid" in res.output
 
 
+@pytest.mark.parametrize("bad", ["nan", "object"])
+def test_unreadable_inputs_file_is_refused_before_the_stage(mlp_run, tmp_path, bad):
+    """NaN or a pickled object array: InvalidInputsFile, and the last sim.json is not touched."""
+    before = (mlp_run / "sim.json").read_bytes() if (mlp_run / "sim.json").exists() else None
+    x = np.full((4, 8), np.nan) if bad == "nan" else np.array([object()] * 4, dtype=object)
+    np.save(tmp_path / "x.npy", x, allow_pickle=True)
+    res = CliRunner().invoke(app, ["sim", str(mlp_run), "--inputs", str(tmp_path / "x.npy")])
+    assert res.exit_code != 0 and "InvalidInputsFile" in res.output
+    after = (mlp_run / "sim.json").read_bytes() if (mlp_run / "sim.json").exists() else None
+    assert after == before
+
+
 def test_mismatch_is_reported_and_exits_nonzero(mlp_run, tmp_path):
     # a run whose reference model differs from the hardware (one weight changed): the same
     # Verilog (cached build) must now be caught disagreeing, sample by sample

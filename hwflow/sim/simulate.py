@@ -75,10 +75,16 @@ def simulate(
     rtl = design.raw  # the codec reads the port entries (with their value ranges) as written
     model_path = design.model
     if inputs is not None and not isinstance(inputs, np.ndarray):
+        from hwflow.artifacts import load_array_file
+
         in_path = Path(inputs)
-        if not in_path.exists():
-            raise ConfigError(f"inputs file {in_path} not found")
-        inputs = np.load(in_path, allow_pickle=False)
+        # the file gate, no pickles, finite real numbers only (InvalidInputsFile otherwise)
+        inputs = load_array_file(in_path, "inputs file")
+        if isinstance(inputs, dict):
+            if len(inputs) != 1:
+                raise ConfigError(f"inputs file {in_path}: the design has one input port, the .npz holds "
+                                  f"{sorted(inputs)}")
+            inputs = next(iter(inputs.values()))
     params = {"samples": samples if inputs is None else int(len(inputs)), "seed": seed, "vcd": vcd,
               "custom_inputs": inputs is not None, "valid_prob": valid_prob, "ready_prob": ready_prob,
               "engine": engine, "burst": burst}
