@@ -58,8 +58,18 @@ class RtlSpec(_Strict):
     samples: int = Field(10000, ge=1)
     weights: Literal["hardwired", "registers"] = "hardwired"
     # parallel: II = 1; folded: one kernel per conv layer, pixel by pixel; auto: folded
-    # only when a conv layer is too large to unroll (hwflow.backends.rtl.folded)
-    architecture: Literal["auto", "parallel", "folded"] = "auto"
+    # only when a conv layer is too large to unroll (hwflow.backends.rtl.folded); streaming:
+    # MLPs as folded matrix-vector units, the folding chosen to fit targets.boards[0] at
+    # `throughput` inferences/s (or fixed by `folding`, "PExSIMD,..." per layer)
+    architecture: Literal["auto", "parallel", "folded", "streaming"] = "auto"
+    throughput: float | None = Field(None, gt=0)
+    folding: str | None = None
+
+    @model_validator(mode="after")
+    def _streaming_options(self):
+        if self.architecture != "streaming" and (self.throughput is not None or self.folding is not None):
+            raise ValueError("throughput and folding apply to architecture: streaming")
+        return self
 
 
 class TargetsSpec(_Strict):

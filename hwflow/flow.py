@@ -124,7 +124,14 @@ def _rtl(ctx: FlowContext) -> dict:
 
     if ctx.cfg.rtl.weights != "hardwired":
         raise NotBuiltYet(f"rtl.weights: {ctx.cfg.rtl.weights!r} is not built into the flow yet; use 'hardwired'")
-    generate_rtl(ctx.model_onnx, ctx.hw_dir, architecture=ctx.cfg.rtl.architecture, progress=ctx.progress)
+    r = ctx.cfg.rtl
+    kw = {}
+    if r.architecture == "streaming":
+        # the folding is chosen for the first board the flow builds for (its clock and capacity)
+        boards = ctx.cfg.targets.boards
+        kw = {"board": boards[0] if boards else None, "throughput": r.throughput, "folding": r.folding,
+              "clock_mhz": None if boards else ctx.cfg.clock_mhz}
+    generate_rtl(ctx.model_onnx, ctx.hw_dir, architecture=r.architecture, progress=ctx.progress, **kw)
     rec = read_json(ctx.hw_dir / "rtl.json")
     return {k: rec[k] for k in ("top", "latency_cycles", "ii") if k in rec}
 
@@ -209,7 +216,10 @@ STAGES: tuple[FlowStage, ...] = (
               outputs=lambda ctx: [ctx.model_onnx]),
     FlowStage("ir", _ir, _model_inputs, lambda c: {}, outputs=lambda ctx: [ctx.path("ir.json")]),
     FlowStage("hls", _hls, _model_inputs, lambda c: _dump(c.hls), enabled=lambda c: c.hls.enabled),
-    FlowStage("rtl", _rtl, _model_inputs, lambda c: {"weights": c.rtl.weights, "architecture": c.rtl.architecture}, enabled=lambda c: c.rtl.enabled,
+    FlowStage("rtl", _rtl, _model_inputs,
+              lambda c: {"weights": c.rtl.weights, "architecture": c.rtl.architecture, "throughput": c.rtl.throughput,
+                         "folding": c.rtl.folding, "boards": c.targets.boards if c.rtl.architecture == "streaming" else []},
+              enabled=lambda c: c.rtl.enabled,
               outputs=lambda ctx: [ctx.hw_dir / "rtl.json"]),
     FlowStage("sim", _sim, _rtl_inputs, lambda c: {"samples": c.rtl.samples}, enabled=lambda c: c.rtl.enabled),
     FlowStage("synth", _synth, _rtl_inputs, lambda c: {"fpga": c.targets.fpga},

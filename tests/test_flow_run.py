@@ -121,3 +121,25 @@ def test_training_reports_each_epoch_to_the_display(tmp_path):
     assert "epoch 1 (2 in all)" in seen[0][1] and "epoch 2 (2 in all)" in seen[1][1] and "loss" in seen[1][1]
     history = json.loads((tmp_path / "run" / "train.json").read_text())["metrics"]["history"]
     assert len(history) == 2  # the records themselves are unchanged
+
+
+def test_streaming_architecture_from_the_flow_file_folds_for_its_board(tmp_path, external_dir):
+    """rtl.architecture: streaming picks the folding for targets.boards[0] (the jet tagger, fully
+    parallel far too big for the iCEBreaker, becomes matrix-vector units that fit it)."""
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "name: streaming-flow\n"
+        f"model:\n  path: {external_dir / 'qkeras_jettagging.onnx'}\n"
+        "train:\n  enabled: false\nhls:\n  enabled: false\n"
+        "rtl:\n  samples: 300\n  architecture: streaming\n"
+        "targets:\n  boards: [icebreaker]\n"
+    )
+    run = tmp_path / "run"
+    out = subprocess.run([HWFLOW, "run", str(flow), "-o", str(run), "--until", "sim", "--quiet"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    rtl = json.loads((run / "hw" / "rtl.json").read_text())
+    assert rtl["pipeline"]["architecture"] == "streaming" and rtl["params"]["board"] == "icebreaker"
+    assert rtl["ii"] > 1
+    sim = json.loads((run / "hw" / "sim.json").read_text())
+    assert sim["samples"] == 300 and sim["mismatches"] == 0
