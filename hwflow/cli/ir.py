@@ -19,6 +19,10 @@ def inspect(
     ir_json: Path = typer.Option(None, "--ir-json", help="also write ir.json to this path"),
     ort_check: bool = typer.Option(False, "--ort-check",
                                    help="also run the graph in onnxruntime (QONNX -> QCDQ) and compare"),
+    board: str = typer.Option(None, "--board", help="also show the streaming design hwflow rtl --board would "
+                              "build (folding, cycles, II, estimated LUT/FF/BRAM/DSP per layer), building nothing"),
+    throughput: float = typer.Option(None, "--throughput", help="with --board: target inferences/s"),
+    clock: float = typer.Option(None, "--clock", help="with --board: clock in MHz (default: the board's)"),
 ) -> None:
     """Layers, shapes, fixed-point types, MACs, bit-operations and weight bits of a QONNX model."""
     from hwflow.ir import clean_model, infer_fixed_point, ir_summary, load_model
@@ -36,6 +40,14 @@ def inspect(
         from hwflow.ir import ort_cross_check
 
         summary["ort_cross_check"] = ort_cross_check(m, n=200)
+    if board is not None:
+        from hwflow.backends.rtl.streaming.plan import plan_streaming
+
+        summary["streaming_plan"] = plan_streaming(model, board, throughput=throughput, clock_mhz=clock)
+    elif throughput is not None or clock is not None:
+        from hwflow.errors import ConfigError
+
+        raise ConfigError("--throughput and --clock go with --board (the streaming plan for that board)")
     if json_:
         out.print_json(json.dumps(summary))
         return
@@ -63,6 +75,27 @@ def inspect(
         out.print(f"float pre-processing cut off before the input quantizer: {' -> '.join(chain)}")
     for r in summary["streamlining"]:
         out.print(f"streamlined: {_describe_rewrite(r)}")
+    if board is not None:
+        _print_plan(summary["streaming_plan"])
+
+
+def _print_plan(plan: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"streaming on {plan['board']} ({plan['device']}), {plan['clock_hz'] / 1e6:g} MHz; {plan['note']}")
+    for col in ("layer", "in -> out", "PE x SIMD", "cycles", "LUT", "FF", "BRAM", "DSP"):
+        t.add_column(col, justify="left" if col in ("layer", "in -> out", "PE x SIMD") else "right")
+    for row in plan["layers"]:
+        e = row["estimate"]
+        t.add_row(row["node"], f"{row['inputs']} -> {row['outputs']}", f"{row['pe']} x {row['simd']}",
+                  str(row["cycles"]), f"{e['lut']:.0f}", f"{e['ff']:.0f}", f"{e['bram']:g}", f"{e['dsp']:g}")
+    tot, cap = plan["estimate_total"], plan["capacity"]
+    t.add_row("total", "", "", "", f"{tot['lut']:.0f} / {cap['lut']}", f"{tot['ff']:.0f} / {cap['ff']}",
+              f"{tot['bram']:g} / {cap['bram']}", f"{tot['dsp']:g} / {cap['dsp']}")
+    out.print(t)
+    out.print(f"II {plan['ii']} cycles, latency {plan['latency_cycles']} cycles, "
+              f"{plan['inferences_per_s']:,.0f} inferences/s at {plan['clock_hz'] / 1e6:g} MHz"
+              + (f", {plan['input_buffers']} input buffers" if plan["input_buffers"] > 1 else ""))
 
 
 def _describe_rewrite(r: dict) -> str:
