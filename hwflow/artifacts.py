@@ -468,17 +468,41 @@ def stage(
         digests = {k: _input_digest(k, v) for k, v in (inputs or {}).items()}
         st = StageRun(run_dir=run_dir, name=name, inputs=digests, params=dict(params or {}))
         started = time.time()
+        kept = _keep_last_complete(st.record_path)
         write_json(st.record_path, _record(st, "running", started))
         try:
             yield st
         except KeyboardInterrupt as e:
-            write_json(st.record_path, _record(st, "interrupted", started, str(e) or "interrupted by user"))
+            write_json(st.record_path, _with_kept(_record(st, "interrupted", started, str(e) or "interrupted by user"), kept))
             raise
         except BaseException as e:
-            write_json(st.record_path, _record(st, "failed", started, f"{type(e).__name__}: {e}"))
+            write_json(st.record_path, _with_kept(_record(st, "failed", started, f"{type(e).__name__}: {e}"), kept))
             raise
         write_json(st.record_path, _record(st, "complete", started))
+        if kept is not None:
+            kept.unlink(missing_ok=True)  # the new complete record supersedes it
         _update_manifest(run_dir, st)
+
+
+def last_complete_path(record_path: Path) -> Path:
+    return record_path.with_name(record_path.stem + ".last-complete.json")
+
+
+def _keep_last_complete(record_path: Path) -> Path | None:
+    """A rerun must not lose the last complete record: it is set aside (atomically) before
+    the new run writes ``running``, named in a failed or interrupted record, and removed when
+    the rerun completes. An older set-aside copy stays when the current record is not complete."""
+    keep = last_complete_path(record_path)
+    rec = stage_record(record_path.parent, record_path.stem) if record_path.exists() else None
+    if rec is not None and rec.get("status") == "complete":
+        write_json(keep, rec)
+    return keep if keep.exists() else None
+
+
+def _with_kept(rec: dict, kept: Path | None) -> dict:
+    if kept is not None:
+        rec["last_complete"] = kept.name
+    return rec
 
 
 def _update_manifest(run_dir: Path, st: StageRun) -> None:

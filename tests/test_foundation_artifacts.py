@@ -57,3 +57,39 @@ def test_missing_output_makes_stage_stale(tmp_path):
 ])
 def test_sanitize_identifier(name, expected):
     assert sanitize_identifier(name) == expected
+
+
+def test_failed_or_interrupted_rerun_keeps_the_last_complete_record(tmp_path):
+    with stage(tmp_path, "sim", params={"samples": 10}) as st:
+        st.result["mismatches"] = 0
+    complete = stage_record(tmp_path, "sim")
+    with pytest.raises(ValueError):
+        with stage(tmp_path, "sim", params={"samples": 20}):
+            raise ValueError("bad inputs file")
+    failed = stage_record(tmp_path, "sim")
+    assert failed["status"] == "failed" and failed["last_complete"] == "sim.last-complete.json"
+    assert json.loads((tmp_path / "sim.last-complete.json").read_text()) == complete
+    with pytest.raises(KeyboardInterrupt):  # a second failure keeps the same complete copy
+        with stage(tmp_path, "sim", params={"samples": 30}):
+            raise KeyboardInterrupt
+    assert stage_record(tmp_path, "sim")["status"] == "interrupted"
+    assert json.loads((tmp_path / "sim.last-complete.json").read_text()) == complete
+    with stage(tmp_path, "sim", params={"samples": 40}) as st:  # a complete rerun supersedes it
+        st.result["mismatches"] = 0
+    assert stage_record(tmp_path, "sim")["status"] == "complete"
+    assert not (tmp_path / "sim.last-complete.json").exists()
+
+
+def test_report_summary_shows_a_stage_that_did_not_complete(tmp_path):
+    from hwflow.report.summary import key_numbers
+
+    with stage(tmp_path, "profile", params={}) as st:
+        st.result["energy_per_inference_nj"] = 4.62
+    assert ("energy/inference (nJ)", "4.62", "profile.json") in key_numbers(tmp_path)
+    with pytest.raises(RuntimeError):
+        with stage(tmp_path, "profile", params={"samples": 2}):
+            raise RuntimeError("OpenSTA failed")
+    rows = {what: value for what, value, _ in key_numbers(tmp_path)}
+    assert rows["profile stage"].startswith("failed: RuntimeError: OpenSTA failed")
+    assert "profile.last-complete.json" in rows["profile stage"]
+    assert "energy/inference (nJ)" not in rows  # a failed record's numbers are not shown as results

@@ -28,8 +28,16 @@ def key_numbers(run_dir: str | Path) -> list[tuple[str, str, str]]:
         ("profile", "area_um2", "area (um^2)"), ("profile", "total_power_mw", "power (mW)"),
         ("profile", "energy_per_inference_nj", "energy/inference (nJ)"),
     )
+    for rec_name in ("train", "rtl", "synth", "bitstream", "profile"):  # hls, sim: the certificate rows
+        rec = data.get(rec_name)
+        if rec is not None and rec.get("status") not in (None, "complete"):
+            # a stage that failed, was interrupted or is still running: say so, not a blank
+            error = str(rec.get("error", "")).splitlines()[0][:120] if rec.get("error") else ""
+            kept = f"; last complete record: {rec['last_complete']}" if rec.get("last_complete") else ""
+            rows.append((f"{rec_name} stage", f"{rec['status']}{': ' + error if error else ''}{kept}",
+                         f"{rec_name}.json"))
     for rec_name, key, label in wanted:
-        if rec_name in data:
+        if rec_name in data and data[rec_name].get("status", "complete") == "complete":
             v = _find(data[rec_name], key)
             if isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values()):
                 v = min(v.values())  # per clock domain: the slowest one limits the design
