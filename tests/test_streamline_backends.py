@@ -52,7 +52,10 @@ def test_streamlined_model_rtl_cosim_bit_exact(tmp_path, name):
     assert any(t["transformation"] == "FoldFloatIntoThresholds" for t in rec["streamlining"])
 
 
-SLOW = [(n, s, seed) for n in MODELS for s, seed in (("full", 0), ("small", 1))]
+# the 8-bit CNN fully parallel is 255 comparators per channel at every pixel: hours of
+# Verilator here, so the CNN takes a second small seed instead of its full size
+SLOW = [(n, s, seed) for n in MODELS for s, seed in (("full", 0), ("small", 1))
+        if (n, s) != ("brevitas_cnn_bn_pool", "full")] + [("brevitas_cnn_bn_pool", "small", 2)]
 
 
 @pytest.mark.slow
