@@ -209,6 +209,11 @@ def test_too_many_levels_is_refused_with_its_reason(tmp_path):
     with pytest.raises(UnsupportedOp) as e:
         prepare_model(path)
     assert refused[0]["node"] in str(e.value) and "thresholds" in str(e.value)
+    from hwflow.backends.hls4ml.prepare import prepare  # hls4ml repeats the same reason
+
+    with pytest.raises(UnsupportedOp) as e:
+        prepare(path)
+    assert refused[0]["node"] in str(e.value) and "thresholds" in str(e.value)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

@@ -59,6 +59,12 @@ def streamlining_record(model) -> list[dict]:
     return json.loads(raw) if raw else []
 
 
+def refusal_reasons(model) -> str:
+    """`` (streamlining left float chains: ...)`` for a backend's refusal message, or ''."""
+    refused = [f"{r['node']}: {r['reason']}" for r in streamlining_record(model) if r.get("applied") is False]
+    return f" (streamlining left float chains: {'; '.join(refused)})" if refused else ""
+
+
 def _is_pow2(v) -> bool:
     """Every element a (positive) power of two (each may differ)."""
     v = np.asarray(v, dtype=np.float64).ravel()
@@ -241,7 +247,7 @@ class MoveScalesPastLinear(Transformation):
             c_after = self._scale_after(model, n, c, m)
             if c_after is None:
                 continue
-            self._swap(model, n, x, m, c_after)
+            _move_behind(model, n, x, m, c_after)
             record(model, {"transformation": "MoveScalesPastLinear", "node": n.name, "past": m.name or m.op_type})
             return model, True
         return model, False
@@ -281,25 +287,37 @@ class MoveScalesPastLinear(Transformation):
             return c.reshape(())
         return None
 
-    @staticmethod
-    def _swap(model, n, x, m, c_after):
-        """n: y = x * c; m: z = op(y)  ->  m: t = op(x); n: z = t * c_after."""
-        y, z = n.output[0], m.output[0]
-        t = _fresh(model, (m.name or m.op_type) + "_unscaled")
-        for k, i in enumerate(m.input):
-            if i == y:
-                m.input[k] = x
-        m.output[0] = t
-        c_name = _fresh(model, (n.name or "scale") + "_moved")
-        model.set_initializer(c_name, np.asarray(c_after, dtype=np.float32))
-        del n.input[:]
-        n.input.extend([t, c_name])
-        n.output[0] = z
-        for vi in [v for v in model.graph.value_info if v.name in (y, z)]:
-            model.graph.value_info.remove(vi)
-        g = model.graph
-        g.node.remove(n)
-        g.node.insert(list(g.node).index(m) + 1, n)
+
+def _drop_value_info(model, *names: str) -> None:
+    """Shapes of tensors that a rewrite renamed or gave new values (InferShapes redoes them)."""
+    for vi in [v for v in model.graph.value_info if v.name in names]:
+        model.graph.value_info.remove(vi)
+
+
+def _move_behind(model, n, x, m, const: np.ndarray | None = None) -> None:
+    """Element-wise ``n`` (dynamic input ``x``) whose only consumer is ``m``: afterwards ``m``
+    reads ``x`` and ``n`` reads ``m``'s result and writes ``m``'s old output; ``const`` (if
+    given) replaces ``n``'s constant input."""
+    y, z = n.output[0], m.output[0]
+    t = _fresh(model, (m.name or m.op_type) + "_before_" + (n.name or n.op_type))
+    for k, i in enumerate(m.input):
+        if i == y:
+            m.input[k] = x
+    m.output[0] = t
+    c_name = None
+    if const is not None:
+        c_name = _fresh(model, (n.name or n.op_type) + "_moved")
+        model.set_initializer(c_name, np.asarray(const, dtype=np.float32))
+    for k, i in enumerate(n.input):
+        if i == x:
+            n.input[k] = t
+        elif c_name is not None and i:
+            n.input[k] = c_name
+    n.output[0] = z
+    _drop_value_info(model, y, z)
+    g = model.graph
+    g.node.remove(n)
+    g.node.insert(list(g.node).index(m) + 1, n)
 
 
 def _nondecreasing_factor(model, n) -> bool:
@@ -332,19 +350,7 @@ class MoveMonotonePastMaxPool(Transformation):
             if n is None or len(model.find_consumers(n.output[0]) or []) != 1 or not _nondecreasing_factor(model, n):
                 continue
             x = next(i for i in n.input if model.get_initializer(i) is None)
-            y, z = n.output[0], p.output[0]
-            t = _fresh(model, (p.name or "maxpool") + "_before_" + n.op_type.lower())
-            p.input[0] = x
-            p.output[0] = t
-            for k, i in enumerate(n.input):
-                if i == x:
-                    n.input[k] = t
-            n.output[0] = z
-            for vi in [v for v in model.graph.value_info if v.name in (y, z)]:
-                model.graph.value_info.remove(vi)
-            g = model.graph
-            g.node.remove(n)
-            g.node.insert(list(g.node).index(p) + 1, n)
+            _move_behind(model, n, x, p)
             record(model, {"transformation": "MoveMonotonePastMaxPool", "node": n.name or n.op_type,
                            "past": p.name or "MaxPool"})
             return model, True
@@ -399,8 +405,7 @@ class AbsorbChannelSignIntoWeights(Transformation):
                     if not np.array_equal(KERNELS["Quant"](attrs, vals, False)[0], neg):
                         raise ModelError("negated weights not representable by their quantizer", node=wq.name)
             mac.output[0] = n.output[0]
-            for vi in [v for v in model.graph.value_info if v.name == acc]:
-                model.graph.value_info.remove(vi)
+            _drop_value_info(model, acc)
             model.graph.node.remove(n)
             record(model, {"transformation": "AbsorbChannelSignIntoWeights", "node": n.name, "past": mac.name,
                            "negated_channels": int(np.sum(signs < 0))})

@@ -106,12 +106,14 @@ def strip_float_outputs(model: ModelWrapper, types: dict) -> tuple[list[str], li
 
 
 def reject_float_nodes(model: ModelWrapper, types: dict) -> None:
+    from hwflow.ir.streamline import refusal_reasons
+
     for node in model.graph.node:  # topological order: the first float node is the cause
         if any(_is_float(types.get(t)) for t in node.output):
             hint = FLOAT_HINTS.get(node.op_type, "")
             raise UnsupportedOp(
                 f"{node.op_type} computes in floating point; its hls4ml hardware cannot be bit-exact with the "
-                f"reference" + (f" ({hint})" if hint else ""), node=node.name)
+                f"reference" + (f" ({hint})" if hint else "") + refusal_reasons(model), node=node.name)
 
 
 def reject_non_po2_scales(model: ModelWrapper) -> None:

@@ -66,10 +66,9 @@ def check_hardware_graph(model: ModelWrapper, types: dict) -> None:
     streamlining recorded one, is part of the message)."""
     from hwflow.backends.rtl.ops import HANDLERS
     from hwflow.errors import UnsupportedOp
-    from hwflow.ir.streamline import streamlining_record
+    from hwflow.ir.streamline import refusal_reasons
 
-    refused = [f"{r['node']}: {r['reason']}" for r in streamlining_record(model) if r.get("applied") is False]
-    why = f" (streamlining left float chains: {'; '.join(refused)})" if refused else ""
+    why = refusal_reasons(model)
     for node in model.graph.node:  # topological order: the first offending node is the cause
         if node.op_type not in HANDLERS:
             raise UnsupportedOp(f"RTL backend has no implementation of {node.op_type}{why}",
