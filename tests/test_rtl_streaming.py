@@ -87,6 +87,9 @@ def test_bad_folding_is_config_error(tmp_path):
         generate_rtl(tiny_mlp(tmp_path / "m.onnx"), tmp_path / "run", architecture="streaming", folding="4x1,1x1")
     with pytest.raises(ConfigError, match="streaming"):
         generate_rtl(tiny_mlp(tmp_path / "m.onnx"), tmp_path / "run2", architecture="parallel", folding="1x1,1x1")
+    # with a board the estimate used the folding before it was checked (ZeroDivisionError)
+    with pytest.raises(ConfigError, match="must divide|PE|SIMD"):
+        generate_rtl(tiny_mlp(tmp_path / "m.onnx"), tmp_path / "run3", board="icebreaker", folding="0x1,1x1")
 
 
 # ------------------------------------------------------------------ folding search

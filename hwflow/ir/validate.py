@@ -42,8 +42,7 @@ REAL_INPUT_TYPES = {
     TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64,
 }
 FLOAT_INIT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
-ROUNDING_MODES = {"ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN",
-                  "ROUND_TO_ZERO"}
+ROUNDING_MODES = {"ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN"}  # for messages
 
 
 def _type_name(elem: int) -> str:
@@ -235,25 +234,33 @@ def _flag(node, attrs, name, default, where) -> int:
 
 
 def _rounding(node, attrs, default, where):
+    """A rounding mode the executor can run: qonnx's own resolver decides (its list is the one
+    that executes)."""
+    from qonnx.custom_op.general.intquant import resolve_rounding_mode
+
     mode = attrs.get("rounding_mode", default)
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
-    if mode.upper() not in ROUNDING_MODES:
+    try:
+        resolve_rounding_mode(mode.upper())
+    except ValueError:
         raise ModelError(f"{node.op_type} rounding_mode {mode!r} unknown (one of "
-                         f"{', '.join(sorted(ROUNDING_MODES))})", node=node.name, path=where)
+                         f"{', '.join(sorted(ROUNDING_MODES))})", node=node.name, path=where) from None
 
 
 def _check_quant(node, consts, where):
     attrs = _attrs(node)
     signed = _flag(node, attrs, "signed", 1, where)
-    narrow = _flag(node, attrs, "narrow", 0, where)
+    # qonnx's Quant defaults narrow to 1 (as hwflow's kernel does): the range that executes
+    narrow = _flag(node, attrs, "narrow", 1, where)
     _rounding(node, attrs, "ROUND", where)
     _positive(node, _param(node, consts, 1, "scale", where), "scale", where)
     _param(node, consts, 2, "zero point", where)
     bits = _bits(node, _param(node, consts, 3, "bitwidth", where), "bitwidth", where)
     if bits is not None:
+        from qonnx.custom_op.general.intquant import max_int, min_int
+
         b = int(bits.min())
-        lo = -(2 ** (b - 1)) + narrow if signed else 0
-        hi = 2 ** (b - 1) - 1 if signed else 2 ** b - 1 - narrow
+        lo, hi = int(min_int(bool(signed), bool(narrow), b)), int(max_int(bool(signed), bool(narrow), b))
         if hi <= lo:
             raise ModelError(f"{node.op_type} with bitwidth {b}, signed={signed}, narrow={narrow} can only "
                              f"represent {max(hi - lo + 1, 0)} value(s) ([{lo}, {hi}]): use more bits or "

@@ -22,6 +22,7 @@ import numpy as np
 from hwflow.backends.rtl.streaming.layers import RMODES, DenseLayer, format_bits, signed_bits
 from hwflow.backends.rtl.streaming.timing import Fold
 from hwflow.backends.rtl.tracer import ElementFormat
+from hwflow.errors import UnsupportedOp
 
 PRIMITIVES_DIR = Path(__file__).parent / "primitives"
 PRIMITIVES = ("hwflow_throttle.v", "hwflow_fifo.v", "hwflow_gather.v", "hwflow_mvu_tail.v", "hwflow_mvu.v")
@@ -79,8 +80,6 @@ def _pack(values, width: int) -> int:
 
 
 def layer_hw(ly: DenseLayer, fold: Fold, in_w: int, in_signed: bool, in_chunk: int) -> LayerHw:
-    if ly.mw % fold.simd or ly.mh % fold.pe:
-        raise ValueError(f"{ly.name}: SIMD {fold.simd} / PE {fold.pe} do not divide {ly.mw} x {ly.mh}")
     t = ly.tail
     out_signed, out_w = format_bits(ly.out_lo, ly.out_hi)
     w_w = ly.w_width
@@ -95,7 +94,8 @@ def layer_hw(ly: DenseLayer, fold: Fold, in_w: int, in_signed: bool, in_chunk: i
             sw = max(sw, signed_bits(*t.clip) + t.rshift)
         sw = max(sw, t.rshift + 2)
         if t.clip is not None and not (-(1 << 31) <= t.clip[0] and t.clip[1] < (1 << 31)):
-            raise ValueError(f"{ly.name}: clip bounds {t.clip} exceed 32-bit Verilog parameters")
+            raise UnsupportedOp(f"streaming architecture: clip bounds {t.clip} exceed 32-bit Verilog parameters",
+                                node=ly.name)
         params = {"TAIL": 0, "SA": t.sa, "SW": sw, "RELU": int(t.relu), "RSHIFT": t.rshift,
                   "RMODE": RMODES[t.rounding], "CLIP": int(t.clip is not None),
                   "LO": t.clip[0] if t.clip else 0, "HI": t.clip[1] if t.clip else 0,

@@ -325,11 +325,16 @@ def folding_chooser(board=None, throughput: float | None = None, clock_mhz: floa
     def choose_fn(layers):
         in_w0 = in_fmt.width
         if folding is not None:
+            from hwflow.backends.rtl.streaming.build import check_folds
+
             folds, nbuf = parse_folding(folding, len(layers)), parse_buffers(folding)
+            check_folds(layers, folds)  # PE/SIMD that divide the layer, before any estimate uses them
             rec = {"mode": "given", "folds": [f.to_json() for f in folds], "input_buffers": nbuf}
             if board is not None:
                 fam = board.family
-                res = design_resources(layers, folds, in_w0, fam if fam in MODEL else "ecp5", nbuf)
+                if fam not in MODEL:
+                    raise ConfigError(f"no streaming resource model for family {fam!r}")
+                res = design_resources(layers, folds, in_w0, fam, nbuf)
                 rec["estimate"] = {"layers": res, "total": total(res)}
             return folds, rec
         if board is None:

@@ -27,6 +27,7 @@ from onnx import helper
 
 from hwflow.backends.rtl.tracer import ElementFormat
 from hwflow.errors import ModelError, UnsupportedOp
+from hwflow.ir.fixed import bits_for_range
 
 # op types the streaming architecture takes; anything else is refused up front
 LINEAR_OPS = ("MatMul", "Gemm")
@@ -41,17 +42,12 @@ RMODES = {"FLOOR": 0, "CEIL": 1, "ROUND": 2, "HALF_EVEN": 2, "HALF_UP": 3, "HALF
 
 def signed_bits(lo: int, hi: int) -> int:
     """Two's-complement width holding every integer of [lo, hi]."""
-    n = 1
-    while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
-        n += 1
-    return n
+    return bits_for_range(min(int(lo), -1), hi)[1]
 
 
 def format_bits(lo: int, hi: int) -> tuple[bool, int]:
     """(signed, width) of the narrowest format holding [lo, hi]."""
-    if lo < 0:
-        return True, signed_bits(lo, hi)
-    return False, max(1, int(hi).bit_length())
+    return bits_for_range(lo, hi)
 
 
 @dataclass
@@ -210,7 +206,7 @@ def _dyadic_frac(values: np.ndarray, what: str, node: str, limit: int = 48) -> i
 
 def _pow2(value: float, what: str, node: str) -> int:
     """e with value == 2**e (exactly), else UnsupportedOp."""
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise UnsupportedOp(f"streaming architecture: {what} {value} is not a positive power of two", node=node)
     e = math.log2(value)
     if e != round(e):
@@ -331,6 +327,8 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
                 if int(a.get("transA", 0)) or node.input[0] != cur:
                     raise UnsupportedOp("streaming architecture: Gemm with transA", node=name)
                 w = b.const(node, 1)
+                if w.ndim != 2:
+                    raise UnsupportedOp(f"streaming architecture: {op} with {w.ndim}-d weights", node=name)
                 if int(a.get("transB", 0)):
                     w = w.T
                 w = w * float(a.get("alpha", 1.0))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwflow.backends.rtl.streaming.folding import MODEL, design_resources, folding_chooser, logic_cells, total
+from hwflow.backends.rtl.streaming.folding import design_resources, folding_chooser, logic_cells, total
 from hwflow.backends.rtl.streaming.layers import extract_layers
 from hwflow.backends.rtl.streaming.timing import cycles, schedule
 
@@ -25,7 +25,7 @@ def plan_streaming(model_path: str | Path, board, throughput: float | None = Non
     folds, choice = folding_chooser(b, throughput, clock_mhz, in_fmt=in_fmt)(layers)
     nbuf = int(choice.get("input_buffers", 1))
     ii, latency = schedule([(ly.mw, ly.mh) for ly in layers], folds, nbuf)
-    family = b.family if b.family in MODEL else "ecp5"
+    family = b.family  # folding_chooser has refused a family without a resource model
     res = design_resources(layers, folds, in_fmt.width, family, nbuf)
     tot = total(res)
     clock_hz = clock_mhz * 1e6 if clock_mhz else b.clock.frequency_hz
