@@ -123,18 +123,9 @@ DEFAULT_MAX_MODEL_BYTES = 1 << 30  # 1 GiB: far above any model hwflow can build
 
 def max_model_bytes() -> int:
     """The size limit of an input file: ``HWFLOW_MAX_MODEL_BYTES`` or 1 GiB."""
-    from hwflow.errors import ConfigError
+    from hwflow.limits import env_limit
 
-    raw = os.environ.get(MAX_MODEL_BYTES_ENV)
-    if not raw:
-        return DEFAULT_MAX_MODEL_BYTES
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise ConfigError(f"{MAX_MODEL_BYTES_ENV}={raw!r} is not a number of bytes") from None
-    if value <= 0:
-        raise ConfigError(f"{MAX_MODEL_BYTES_ENV}={raw!r} must be positive")
-    return value
+    return env_limit(MAX_MODEL_BYTES_ENV, DEFAULT_MAX_MODEL_BYTES, "number of bytes")
 
 
 def _kind(mode: int) -> str | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from hwflow.errors import ToolFailed, ToolNotFound, ToolTimeout, VendorToolMissing
+from hwflow.limits import env_limit
 
 SETUP_HINT = "scripts/setup.sh"
 
@@ -50,7 +51,8 @@ _live_groups: set[int] = set()
 _live_mutex = threading.Lock()
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # after a forwarded signal, how long a tool may take to exit before SIGKILL
-GRACE_S = float(os.environ.get("HWFLOW_TOOL_GRACE_S", "5"))
+GRACE_ENV = "HWFLOW_TOOL_GRACE_S"
+DEFAULT_GRACE_S = 5.0
 
 
 # While the main thread starts a tool and registers its group, a signal is only noted and
@@ -180,9 +182,9 @@ def run_tool(
     return proc
 
 
-def _stop_group(proc: subprocess.Popen, graceful: bool) -> None:
+def _stop_group(proc: subprocess.Popen, graceful: bool, grace_s: float) -> None:
     """Stop a tool's group: ``graceful`` (we were interrupted) sends SIGTERM and waits up to
-    ``GRACE_S`` for the tool to exit; then SIGKILL
+    ``grace_s`` for the tool to exit; then SIGKILL
     its whole group, leader and stragglers, and reap the leader."""
     if graceful and proc.poll() is None:
         try:
@@ -190,7 +192,7 @@ def _stop_group(proc: subprocess.Popen, graceful: bool) -> None:
         except (ProcessLookupError, PermissionError):
             pass
         try:
-            proc.wait(GRACE_S)
+            proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             pass
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting politely
@@ -209,6 +211,8 @@ def _run_group(cmd: list[str], cwd, log: Path | None, env, timeout: float | None
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
+    # read before the tool starts: a bad value is a ConfigError now, not in the clean-up
+    grace_s = env_limit(GRACE_ENV, DEFAULT_GRACE_S, "number of seconds", integer=False)
     with open(log, "w") if log is not None else contextlib.nullcontext() as f:
         if f is not None:
             f.write(f"$ {' '.join(cmd)}\n")
@@ -268,7 +272,7 @@ def _run_group(cmd: list[str], cwd, log: Path | None, env, timeout: float | None
                 timer.cancel()
             try:
                 # also when the leader exited: members of its group may still run
-                _stop_group(proc, graceful=interrupted)
+                _stop_group(proc, graceful=interrupted, grace_s=grace_s)
             finally:
                 with _live_mutex:
                     _live_groups.discard(proc.pid)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from hwflow.errors import ModelError
+from hwflow.limits import env_limit
 from hwflow.ir.analysis import EXACT_BITS_F32, EXACT_BITS_F64, GraphAnalysis, attrs_of
 from hwflow.ir.kernels import KERNELS
 from hwflow.ir.ort_node import OrtNode
@@ -52,17 +53,7 @@ DEFAULT_MAX_EXEC_BYTES = 4 << 30
 
 def max_exec_bytes() -> int:
     """Memory the executor may plan for one ``run``: ``HWFLOW_MAX_EXEC_BYTES`` or 4 GiB."""
-    import os
-
-    from hwflow.errors import ConfigError
-
-    raw = os.environ.get(MAX_EXEC_BYTES_ENV)
-    if not raw:
-        return DEFAULT_MAX_EXEC_BYTES
-    try:
-        return int(float(raw))
-    except ValueError:
-        raise ConfigError(f"{MAX_EXEC_BYTES_ENV}={raw!r} is not a number of bytes") from None
+    return env_limit(MAX_EXEC_BYTES_ENV, DEFAULT_MAX_EXEC_BYTES, "number of bytes")
 
 
 class ReferenceExecutor:

@@ -28,6 +28,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from hwflow.errors import InvalidModelFile, ModelError, TooLarge
+from hwflow.limits import env_limit
 
 # The widest quantizer any backend implements bit-exactly: the reference executor keeps
 # products of two such values exact in float64 (< 2**52 with accumulation headroom), hls4ml
@@ -357,15 +358,7 @@ def _check_annotations(g, consts, where):
 
 
 def max_tensor_elements() -> int:
-    from hwflow.errors import ConfigError
-
-    raw = os.environ.get(MAX_TENSOR_ELEMENTS_ENV)
-    if not raw:
-        return DEFAULT_MAX_TENSOR_ELEMENTS
-    try:
-        return int(float(raw))
-    except ValueError:
-        raise ConfigError(f"{MAX_TENSOR_ELEMENTS_ENV}={raw!r} is not a number") from None
+    return env_limit(MAX_TENSOR_ELEMENTS_ENV, DEFAULT_MAX_TENSOR_ELEMENTS, "number of elements")
 
 
 def validate_sizes(model, where: str | None = None) -> None:
