@@ -155,6 +155,7 @@ def run_tool(
     timeout: float | None = None,
     input: str | None = None,
     on_line: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``cmd``; stdout+stderr go to ``log`` (if given) and are returned.
 
@@ -166,16 +167,22 @@ def run_tool(
     The tool runs in its own process group, registered while it runs: a timeout, an
     exception or a forwarded signal (``install_signal_forwarding``) stops the whole group
     (a shell script's children too) and waits for it, so no tool outlives the call.
+    ``cancel`` is for a tool run from a worker thread: setting it stops the tool's group the
+    same way (the caller's thread failed and will not wait for the result), and the call
+    raises ``ToolFailed``.
     """
     cmd = [str(c) for c in cmd]
     name = tool or Path(cmd[0]).name
     try:
-        proc = _run_group(cmd, cwd, Path(log) if log is not None else None, env, timeout, input, on_line)
+        proc = _run_group(cmd, cwd, Path(log) if log is not None else None, env, timeout, input, on_line,
+                          cancel)
     except subprocess.TimeoutExpired:
         tail = ""
         if log is not None and Path(log).exists():
             tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-10:])
         raise ToolTimeout(name, timeout, str(log) if log else None, tail) from None
+    if cancel is not None and cancel.is_set():
+        raise ToolFailed(name, proc.returncode, str(log) if log else None, "cancelled by hwflow")
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-25:])
         raise ToolFailed(name, proc.returncode, str(log) if log else None, tail)
@@ -205,7 +212,8 @@ def _stop_group(proc: subprocess.Popen, graceful: bool, grace_s: float) -> None:
 
 
 def _run_group(cmd: list[str], cwd, log: Path | None, env, timeout: float | None, input: str | None,
-               on_line: Callable[[str], None] | None) -> subprocess.CompletedProcess:
+               on_line: Callable[[str], None] | None,
+               cancel: threading.Event | None = None) -> subprocess.CompletedProcess:
     """``run_tool``'s one path: each output line goes to the log (if any) as it comes and
     to ``on_line``. A timer kills the tool at ``timeout`` even when it prints nothing."""
     if log is not None:
@@ -243,6 +251,17 @@ def _run_group(cmd: list[str], cwd, log: Path | None, env, timeout: float | None
                 pass
 
         timer = threading.Timer(timeout, kill_at_timeout) if timeout is not None else None
+        if cancel is not None:
+            def kill_when_cancelled() -> None:
+                while not cancel.wait(0.2):
+                    if proc.poll() is not None:
+                        return
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+            threading.Thread(target=kill_when_cancelled, name="hwflow-tool-cancel", daemon=True).start()
         interrupted = False
         try:
             if in_main:

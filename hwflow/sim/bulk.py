@@ -228,6 +228,7 @@ class BulkRun:
             cmd.append("bulk_cfg.bin")
         self.log = self.work / "bulk_sim.log"
         self.error: BaseException | None = None
+        self._cancel = threading.Event()
         t0 = time.time()
 
         def on_line(line: str) -> None:
@@ -243,13 +244,19 @@ class BulkRun:
         def target() -> None:
             try:
                 t = time.time()
-                run_tool(cmd, cwd=self.work, log=self.log, tool="bulk simulation", timeout=timeout, on_line=on_line)
+                run_tool(cmd, cwd=self.work, log=self.log, tool="bulk simulation", timeout=timeout, on_line=on_line,
+                         cancel=self._cancel)
                 self.wall_time_s = time.time() - t
             except BaseException as e:  # re-raised in wait()
                 self.error = e
 
         self.thread = threading.Thread(target=target, name="hwflow-bulk-sim", daemon=True)
         self.thread.start()
+
+    def cancel(self) -> None:
+        """Stop the harness and wait for it (the caller failed and will not read the result)."""
+        self._cancel.set()
+        self.thread.join()
 
     def wait(self) -> tuple[np.ndarray, dict]:
         self.thread.join()
