@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
-from hwflow.cli import doctor, fpga, hls, ir, pipeline, power, rtl, training
+from hwflow.cli import doctor, fpga, hls, ir, pipeline, power, rtl, sweep, training
 
 app = typer.Typer(
     name="hwflow",
@@ -38,5 +38,6 @@ app.command("deploy")(fpga.deploy)
 app.command("profile")(power.profile)
 app.command("report")(pipeline.report)
 app.command("run")(pipeline.run)
+app.command("sweep")(sweep.sweep)
 
 __all__ = ["app"]
