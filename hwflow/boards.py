@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hwflow.bundled import bundled_dir
 from hwflow.errors import ConfigError
 
 FAMILIES = ("ice40", "ecp5", "gowin", "xilinx")
@@ -27,7 +28,7 @@ OPEN_BITSTREAM_FAMILIES = ("ice40", "ecp5")
 
 def boards_dir() -> Path:
     env = os.environ.get("HWFLOW_BOARDS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "boards"
+    return Path(env) if env else bundled_dir("boards")
 
 
 class _Strict(BaseModel):

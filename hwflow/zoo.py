@@ -1,4 +1,5 @@
-"""The model zoo: model definitions in the top-level ``models/`` folder, loaded by path.
+"""The model zoo: model definitions in the top-level ``models/`` folder (shipped as
+``hwflow/bundled/models``), loaded by path.
 
 Each model has one definition file per framework: ``models/<name>_keras.py`` (QKeras) and
 ``models/<name>_torch.py`` (Brevitas). A definition file is a plain Python module of this
@@ -28,6 +29,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from hwflow.bundled import bundled_dir
 from hwflow.errors import ConfigError
 
 FRAMEWORKS = {"qkeras": "keras", "keras": "keras", "brevitas": "torch", "torch": "torch"}
@@ -35,7 +37,7 @@ FRAMEWORKS = {"qkeras": "keras", "keras": "keras", "brevitas": "torch", "torch":
 
 def models_dir() -> Path:
     env = os.environ.get("HWFLOW_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+    return Path(env) if env else bundled_dir("models")
 
 
 def _suffix(framework: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from hwflow.artifacts import file_digest
+from hwflow.bundled import bundled_dir
 from hwflow.errors import HwflowError, ToolFailed
 from hwflow.tools import Verilator
 
@@ -27,7 +28,7 @@ TB_MODULE = "stream_tb"
 
 def testbench_dir() -> Path:
     env = os.environ.get("HWFLOW_TB_DIR")
-    d = Path(env) if env else Path(__file__).resolve().parents[2] / "rtl_tests"
+    d = Path(env) if env else bundled_dir("rtl_tests")
     if not (d / f"{TB_MODULE}.py").exists():
         raise HwflowError(f"testbench {TB_MODULE}.py not found in {d} (set HWFLOW_TB_DIR)")
     return d

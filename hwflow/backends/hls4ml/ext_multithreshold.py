@@ -14,9 +14,9 @@ output levels' type from out_scale/out_bias.
 
 from __future__ import annotations
 
-from pathlib import Path
+from hwflow.bundled import bundled_dir
 
-HEADER = Path(__file__).resolve().parents[3] / "hls" / "nnet_utils" / "nnet_multithreshold.h"
+HEADER = bundled_dir("hls") / "nnet_utils" / "nnet_multithreshold.h"
 
 config_template = """struct config{index} : nnet::multithreshold_config {{
     static const unsigned n_in = {n_in};

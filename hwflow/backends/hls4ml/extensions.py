@@ -17,11 +17,10 @@ Registration is explicit (``register_all()``, called by the converter) and idemp
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from hwflow.bundled import bundled_dir
 from hwflow.errors import ModelError
 
-HLS_DIR = Path(__file__).resolve().parents[3] / "hls"
+HLS_DIR = bundled_dir("hls")
 BIPER_HEADER = HLS_DIR / "nnet_utils" / "nnet_biper.h"
 _BACKENDS = ("Vivado", "Vitis", "VivadoAccelerator")
 _registered: set[str] = set()
