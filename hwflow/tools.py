@@ -647,6 +647,7 @@ PYTHON_STACKS = (
     PythonStack("hls4ml", ("hls4ml",), ("hls",)),
     PythonStack("da4ml", ("da4ml",), ("rtl",)),
     PythonStack("cocotb", ("cocotb", "cocotbext-uart"), ("sim", "board-top test")),
+    PythonStack("ray+optuna", ("ray", "optuna"), ("sweep",), required=False),
 )
 
 
