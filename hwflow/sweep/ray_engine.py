@@ -115,6 +115,7 @@ class RaySession:
         self.address = address
         self.num_cpus = num_cpus
         self._tmp: str | None = None
+        self._owned = True
         self.remote = None
 
     def __enter__(self) -> "RaySession":
@@ -124,6 +125,11 @@ class RaySession:
             raise ToolNotFound("ray", "pip install 'ray==2.60.0' (part of scripts/setup.sh)") from e
         # no usage report from this machine (and no network call at start-up)
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        self.remote = ray.remote(max_retries=0)(run_segment)
+        if ray.is_initialized() and not self.address:
+            # the caller's Ray session (a test module's, a notebook's): use it, leave it running
+            self._owned = False
+            return self
         # ray.init replaces the SIGTERM handler with sys.exit: keep hwflow's (it stops the
         # tools and records stages as interrupted)
         handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -146,7 +152,6 @@ class RaySession:
                 for s, h in handlers.items():
                     if h is not None:
                         signal.signal(s, h)
-        self.remote = ray.remote(max_retries=0)(run_segment)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -155,8 +160,9 @@ class RaySession:
     def _cleanup(self) -> None:
         import ray
 
-        with contextlib.suppress(Exception):
-            ray.shutdown()
+        if self._owned:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -165,8 +171,8 @@ class RaySession:
         import ray
 
         nodes = [n for n in ray.nodes() if n.get("Alive")]
-        return {"name": "ray", "version": ray.__version__,
-                "address": self.address or "local (started by hwflow sweep)",
+        local = "local (started by hwflow sweep)" if self._owned else "the caller's Ray session"
+        return {"name": "ray", "version": ray.__version__, "address": self.address or local,
                 "nodes": len(nodes), "cpus": ray.cluster_resources().get("CPU", 0.0)}
 
     def largest_node(self) -> dict[str, float]:
