@@ -61,22 +61,21 @@ def test_tfc_2w2a_streaming_10k(external_dir, tmp_path):
     assert r["mismatches"] == 0 and r["passed"]
 
 
-def _conv_model(path):
+def _avgpool_model(path):
     b = GraphBuilder(0)
     x = b.quant("x", 2.0**-3, 6)
-    h = b.node("Conv", [x, b.qweight((2, 1, 3, 3), bits=4, frac=2)], kernel_shape=[3, 3])
-    h = b.quant(b.node("Relu", [h]), 2.0**-2, 4, signed=0)
+    h = b.node("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
     h = b.node("Flatten", [h], axis=1)
-    y = b.node("MatMul", [h, b.qweight((8, 3), bits=4, frac=2)])
+    y = b.node("MatMul", [h, b.qweight((4, 3), bits=4, frac=2)])
     b.model("x", [1, 1, 4, 4], y).save(str(path))
     return path
 
 
-def test_conv_refused_before_work(tmp_path):
+def test_unsupported_op_refused_before_work(tmp_path):
     t0 = time.time()
     with pytest.raises(UnsupportedOp) as e:
-        generate_rtl(_conv_model(tmp_path / "conv.onnx"), tmp_path / "run", architecture="streaming")
-    assert "Conv" in str(e.value) and e.value.node and e.value.node.startswith("Conv")
+        generate_rtl(_avgpool_model(tmp_path / "avg.onnx"), tmp_path / "run", architecture="streaming")
+    assert "AveragePool" in str(e.value) and e.value.node and e.value.node.startswith("AveragePool")
     assert not (tmp_path / "run" / "verilog").exists()
     assert time.time() - t0 < 30
     assert read_json(tmp_path / "run" / "rtl.json")["status"] == "failed"

@@ -67,6 +67,19 @@ def output_element_format(layers: list[DenseLayer]) -> ElementFormat:
     return ElementFormat(signed=signed, width=width, frac=last.out_frac, int_min=last.out_lo, int_max=last.out_hi)
 
 
+def design_timing(layers: list[DenseLayer], folds: list[Fold], nbuf: int, hws=None) -> tuple[int, int]:
+    """(II, latency): the closed form of ``timing.schedule`` for MLPs; the cycle model of
+    ``pipeline.simulate_one`` when there are convolutions (sliding windows, pooling)."""
+    if not any(ly.conv is not None for ly in layers):
+        return schedule([(ly.mw, ly.mh) for ly in layers], folds, nbuf)
+    from hwflow.backends.rtl.streaming.pipeline import simulate_one, units
+
+    if hws is None:
+        raise ValueError("design_timing of a convolutional design needs its LayerHw list")
+    latency, ii, _ = simulate_one(units(hws))
+    return ii, latency
+
+
 def build_streaming(model, in_fmt: ElementFormat, vdir: Path, top: str, choose, progress=None) -> StreamingDesign:
     """``choose(layers) -> (folds, choice_record)`` picks the folding (see ``folding.py``)."""
     t0 = time.time()
@@ -76,16 +89,19 @@ def build_streaming(model, in_fmt: ElementFormat, vdir: Path, top: str, choose, 
     folds, choice = choose(layers)
     nbuf = int(choice.get("input_buffers", 1))
     check_folds(layers, folds)
-    shapes = [(ly.mw, ly.mh) for ly in layers]
-    ii, latency = schedule(shapes, folds, nbuf)
     hws = build_layers_hw(layers, folds, in_fmt, nbuf)
+    ii, latency = design_timing(layers, folds, nbuf, hws)
     t_trace = time.time() - t0
-    files = write_streaming(vdir, top, hws, ii, latency, layers[0].mw, in_fmt)
+    g0 = layers[0].conv
+    in_elems = g0.c * g0.h * g0.w if g0 is not None else layers[0].mw
+    files = write_streaming(vdir, top, hws, ii, latency, in_elems, in_fmt)
     per_layer = []
     for ly, f, hw in zip(layers, folds, hws):
         per_layer.append({
             "node": ly.name, "ops": ly.ops, "inputs": ly.mw, "outputs": ly.mh,
-            "folding": {"pe": f.pe, "simd": f.simd, "cycles": cycles(ly.mw, ly.mh, f),
+            **({"conv": ly.conv.to_json()} if ly.conv is not None else {}),
+            **({"pool": ly.pool.to_json()} if ly.pool is not None else {}),
+            "folding": {"pe": f.pe, "simd": f.simd, "cycles": cycles(ly.mw, ly.mh, f) * ly.vectors,
                         "neuron_folds": hw.nf, "synapse_folds": hw.sf,
                         "weight_memory_bits": hw.w_word_bits * len(hw.w_words),
                         "weight_memory": [len(hw.w_words), hw.w_word_bits],
@@ -94,7 +110,7 @@ def build_streaming(model, in_fmt: ElementFormat, vdir: Path, top: str, choose, 
             "tail": ly.tail.to_json(),
         })
         if progress:
-            progress(f"{ly.name}: {ly.mw}->{ly.mh} PE {f.pe} SIMD {f.simd}, {cycles(ly.mw, ly.mh, f)} cycles")
+            progress(f"{ly.name}: {ly.mw}->{ly.mh} PE {f.pe} SIMD {f.simd}, {cycles(ly.mw, ly.mh, f) * ly.vectors} cycles")
     record = {"architecture": "streaming", "input_buffers": nbuf, "layers": per_layer, "folding_choice": choice,
               "register_bits": None}
     return StreamingDesign(files=files, ii=ii, latency=latency, layers=layers, folds=folds, out_fmt=out_fmt,

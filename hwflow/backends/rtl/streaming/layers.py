@@ -31,9 +31,11 @@ from hwflow.ir.fixed import bits_for_range
 
 # op types the streaming architecture takes; anything else is refused up front
 LINEAR_OPS = ("MatMul", "Gemm")
+CONV_OPS = ("Conv",)
+POOL_OPS = ("MaxPool",)
 TAIL_OPS = ("Add", "Sub", "Mul", "Div", "Relu", "Quant", "IntQuant", "BipolarQuant", "MultiThreshold")
 SHAPE_OPS = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
-SUPPORTED_OPS = LINEAR_OPS + TAIL_OPS + SHAPE_OPS
+SUPPORTED_OPS = LINEAR_OPS + CONV_OPS + POOL_OPS + TAIL_OPS + SHAPE_OPS
 
 # Verilog codes of the rounding modes (hwflow_mvu_tail.v RMODE)
 RMODES = {"FLOOR": 0, "CEIL": 1, "ROUND": 2, "HALF_EVEN": 2, "HALF_UP": 3, "HALF_DOWN": 4,
@@ -73,6 +75,56 @@ class Tail:
                 "out_mul": self.out_mul, "out_add": self.out_add}
 
 
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A convolution's input map (c x h x w, NCHW graph), kernel, stride and zero padding
+    (top, left, bottom, right); the weight matrix rows are ordered (ky, kx, c)."""
+
+    c: int
+    h: int
+    w: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pads: tuple[int, int, int, int]
+
+    @property
+    def oh(self) -> int:
+        return (self.h + self.pads[0] + self.pads[2] - self.kh) // self.sh + 1
+
+    @property
+    def ow(self) -> int:
+        return (self.w + self.pads[1] + self.pads[3] - self.kw) // self.sw + 1
+
+    def to_json(self) -> dict:
+        return {"input": [self.c, self.h, self.w], "kernel": [self.kh, self.kw], "stride": [self.sh, self.sw],
+                "pads": list(self.pads), "output": [self.oh, self.ow]}
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Max pooling k x k at stride k of a c x h x w map (rows/columns past the last whole
+    window dropped, as ONNX floors)."""
+
+    c: int
+    h: int
+    w: int
+    k: int
+
+    @property
+    def oh(self) -> int:
+        return self.h // self.k
+
+    @property
+    def ow(self) -> int:
+        return self.w // self.k
+
+    def to_json(self) -> dict:
+        return {"kind": "max", "input": [self.c, self.h, self.w], "kernel": self.k, "stride": self.k,
+                "output": [self.oh, self.ow]}
+
+
 @dataclass
 class DenseLayer:
     """One matrix-vector layer on integers; ``weights`` is [inputs, outputs]."""
@@ -95,6 +147,38 @@ class DenseLayer:
     @property
     def mw(self) -> int:
         return int(self.weights.shape[0])
+
+    @property
+    def conv(self) -> ConvGeometry | None:
+        """The sliding window in front of the unit (a convolution), or None (a Dense layer)."""
+        return self.extra.get("conv")
+
+    @property
+    def pool(self) -> PoolGeometry | None:
+        """The max pooling behind the unit's tail, or None."""
+        return self.extra.get("pool")
+
+    @property
+    def spatial_in(self) -> bool:
+        """The unit's input arrives as pixels (C elements per beat): a convolution, or a
+        Dense layer after a flattened feature map."""
+        return self.conv is not None or "flat_from" in self.extra
+
+    @property
+    def vectors(self) -> int:
+        """Input vectors per inference: output pixels of a convolution, else 1."""
+        c = self.conv
+        return c.oh * c.ow if c is not None else 1
+
+    @property
+    def out_pixels(self) -> tuple[int, int, int] | None:
+        """(channels, height, width) of the feature map the layer (and its pooling) puts
+        out, or None for a vector."""
+        c = self.conv
+        if c is None:
+            return None
+        p = self.pool
+        return (self.mh, p.oh, p.ow) if p is not None else (self.mh, c.oh, c.ow)
 
     @property
     def mh(self) -> int:
@@ -166,16 +250,71 @@ def apply_tail(tail: Tail, acc: np.ndarray) -> np.ndarray:
     return tail.out_add + tail.out_mul * cnt
 
 
+def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Windows of pixel-ordered maps ``x`` [n, h*w*c] ((y, x, c) order): [n, oh*ow, kh*kw*c]
+    in the weight matrix's row order (ky, kx, c), zero (code 0) in the padding."""
+    n = x.shape[0]
+    m = np.asarray(x, dtype=np.int64).reshape(n, g.h, g.w, g.c)
+    pt, pl, pb, pr = g.pads
+    m = np.pad(m, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    cols = [m[:, ky:ky + g.sh * (g.oh - 1) + 1:g.sh, kx:kx + g.sw * (g.ow - 1) + 1:g.sw, :]
+            for ky in range(g.kh) for kx in range(g.kw)]
+    return np.stack(cols, axis=3).reshape(n, g.oh * g.ow, g.kh * g.kw * g.c)
+
+
+def max_pool(x: np.ndarray, p: PoolGeometry) -> np.ndarray:
+    """[n, h*w*c] pixel-ordered -> [n, oh*ow*c] pixel-ordered."""
+    n = x.shape[0]
+    m = x.reshape(n, p.h, p.w, p.c)[:, :p.oh * p.k, :p.ow * p.k, :]
+    return m.reshape(n, p.oh, p.k, p.ow, p.k, p.c).max(axis=(2, 4)).reshape(n, -1)
+
+
 def run_layer(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
-    acc = np.asarray(x, dtype=np.int64) @ layer.weights.astype(np.int64)
-    return apply_tail(layer.tail, acc)
+    """One layer on integer codes in stream order: [n, inputs] -> [n, outputs]; a
+    convolution takes and gives pixel-ordered maps ((y, x, c), flattened)."""
+    x = np.asarray(x, dtype=np.int64)
+    g = layer.conv
+    if g is None:
+        return apply_tail(layer.tail, x @ layer.weights.astype(np.int64))
+    win = im2col(x, g)
+    n = x.shape[0]
+    acc = win.reshape(n * g.oh * g.ow, -1) @ layer.weights.astype(np.int64)
+    y = apply_tail(layer.tail, acc).reshape(n, -1)
+    return max_pool(y, layer.pool) if layer.pool is not None else y
 
 
 def run_layers(layers: list[DenseLayer], x: np.ndarray) -> np.ndarray:
-    """Integer input codes [n, inputs] -> integer output codes [n, outputs]."""
+    """Integer input codes [n, inputs] in stream order -> integer output codes in stream
+    order (see :func:`graph_to_stream`)."""
     for ly in layers:
         x = run_layer(ly, x)
     return x
+
+
+def graph_to_stream(x: np.ndarray, chw: tuple[int, int, int] | None) -> np.ndarray:
+    """Flattened NCHW (the graph's order) -> stream order (pixels in raster order, channels
+    within a pixel); vectors (``chw`` None) are unchanged."""
+    if chw is None:
+        return x
+    c, h, w = chw
+    return x.reshape(x.shape[0], c, h, w).transpose(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+def stream_to_graph(x: np.ndarray, chw: tuple[int, int, int] | None) -> np.ndarray:
+    if chw is None:
+        return x
+    c, h, w = chw
+    return x.reshape(x.shape[0], h, w, c).transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
+
+
+def input_map(layers: list[DenseLayer]) -> tuple[int, int, int] | None:
+    """(c, h, w) of the input feature map when the first layer is a convolution."""
+    g = layers[0].conv
+    return (g.c, g.h, g.w) if g is not None else None
+
+
+def output_map(layers: list[DenseLayer]) -> tuple[int, int, int] | None:
+    return layers[-1].out_pixels
 
 
 # ------------------------------------------------------------------ graph -> layers
@@ -187,8 +326,9 @@ def refuse_unsupported(model) -> None:
     for n in model.graph.node:
         if n.op_type not in SUPPORTED_OPS:
             raise UnsupportedOp(
-                f"streaming architecture: {n.op_type} is not supported (MLPs only: "
-                f"{', '.join(LINEAR_OPS)} with per-channel tails); use --architecture parallel or folded",
+                f"streaming architecture: {n.op_type} is not supported (only "
+                f"{', '.join(LINEAR_OPS + CONV_OPS + POOL_OPS)} with per-channel tails); use --architecture "
+                "parallel or folded",
                 node=n.name or n.output[0])
 
 
@@ -225,6 +365,7 @@ class _Builder:
     def __init__(self, model, consts: dict):
         self.model = model
         self.consts = consts
+        self.spatial = False  # the current value is a feature map (per-channel constants on axis 1)
 
     def const(self, node, i: int) -> np.ndarray:
         name = node.input[i]
@@ -237,7 +378,9 @@ class _Builder:
         c = self.const(node, i)
         if c.size == 1:
             return np.full(channels, float(c.ravel()[0]))
-        if c.size != channels or (c.ndim > 1 and c.shape[-1] != channels):
+        if self.spatial and c.size == channels and c.ndim >= 3 and c.shape[-3] == channels:
+            return c.reshape(channels)  # NCHW: [1, C, 1, 1] or [C, 1, 1]
+        if self.spatial or c.size != channels or (c.ndim > 1 and c.shape[-1] != channels):
             raise UnsupportedOp(f"streaming architecture: {node.op_type} with a constant of shape {c.shape} "
                                 f"(per-tensor or per-channel over {channels} channels only)", node=node.name)
         return c.reshape(channels)
@@ -302,6 +445,10 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
         open_layer = None
 
     seen_first = False
+    in_shape = [int(d) for d in model.get_tensor_shape(graph_in[0])]
+    # (c, h, w) of the current value while it is a feature map, else None
+    spatial = tuple(in_shape[1:]) if len(in_shape) == 4 else None
+    flat_from = None  # the map a Flatten turned into the current vector
     while True:
         node = consumer(cur)
         if node is None:
@@ -313,11 +460,77 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
             if shp is not None and int(np.prod(shp[1:] if len(shp) > 1 else shp)) != int(np.prod(
                     (model.get_tensor_shape(cur) or [1])[1:])):
                 raise UnsupportedOp(f"streaming architecture: {op} changes the element count", node=name)
+            if spatial is not None and (shp is None or [int(d) for d in shp[1:]] != list(spatial)):
+                if shp is None or len(shp) != 2:
+                    raise UnsupportedOp(f"streaming architecture: {op} of a feature map to shape {shp} (only "
+                                        "flattening to [N, C*H*W] before a MatMul/Gemm)", node=name)
+                # NCHW flatten: the next Dense layer's weight rows are permuted to the pixel order
+                flat_from, spatial = spatial, None
+                b.spatial = False
+            cur = node.output[0]
+            continue
+        if op in CONV_OPS:
+            if open_layer is not None:
+                close_layer()
+            if spatial is None or node.input[0] != cur:
+                raise UnsupportedOp("streaming architecture: Conv of a value that is not a feature map "
+                                    "(NCHW) or with the weights as first operand", node=name)
+            w = b.const(node, 1)
+            if w.ndim != 4 or int(a.get("group", 1)) != 1 or any(int(d) != 1 for d in a.get("dilations", [1, 1])):
+                raise UnsupportedOp("streaming architecture: Conv other than 2-d, group 1, dilation 1", node=name)
+            if str(a.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+                raise UnsupportedOp(f"streaming architecture: Conv auto_pad {a.get('auto_pad')}", node=name)
+            cout, cin, kh, kw = (int(d) for d in w.shape)
+            if cin != spatial[0]:
+                raise ModelError(f"Conv weights for {cin} input channels on a {spatial[0]}-channel map", node=name)
+            pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]  # ONNX: top, left, bottom, right
+            if len(pads) != 4 or min(pads) < 0:
+                raise UnsupportedOp(f"streaming architecture: Conv pads {pads}", node=name)
+            sh, sw = (int(v) for v in a.get("strides", [1, 1]))
+            geo = ConvGeometry(c=cin, h=spatial[1], w=spatial[2], kh=kh, kw=kw, sh=sh, sw=sw, pads=tuple(pads))
+            if geo.oh < 1 or geo.ow < 1 or geo.w + pads[1] + pads[3] < 2:
+                raise UnsupportedOp(f"streaming architecture: Conv window {kh}x{kw} on a {spatial[1]}x{spatial[2]} "
+                                    "map (needs a padded width of 2 or more)", node=name)
+            wmat = w.transpose(2, 3, 1, 0).reshape(kh * kw * cin, cout)  # rows (ky, kx, c)
+            fw = _dyadic_frac(wmat, "Conv weights", name)
+            wq = np.rint(wmat * 2.0**fw).astype(np.int64)
+            if max(pads) > 0:  # the padding's zero joins the input range
+                lo, hi = min(lo, 0), max(hi, 0)
+            acc_lo, acc_hi = _acc_bounds(wq, lo, hi)
+            open_layer = DenseLayer(name=name, ops=[op], weights=wq, in_lo=lo, in_hi=hi, in_frac=frac, w_frac=fw,
+                                    tail=Tail("affine"), acc_lo=acc_lo, acc_hi=acc_hi, extra={"conv": geo})
+            st = {"kind": "sum", "sa": 0, "frac": frac + fw, "bias_real": np.zeros(cout), "relu": False,
+                  "bias": np.zeros(cout, dtype=np.int64)}
+            if len(node.input) > 2 and node.input[2]:
+                _add_bias(st, b.const(node, 2).reshape(cout), name)
+            spatial = (cout, geo.oh, geo.ow)
+            b.spatial = True
+            seen_first = True
+            cur = node.output[0]
+            continue
+        if op in POOL_OPS:
+            ks = [int(v) for v in a.get("kernel_shape", [])]
+            strides = [int(v) for v in a.get("strides", ks)]
+            if open_layer is None or open_layer.conv is None or spatial is None or open_layer.pool is not None:
+                raise UnsupportedOp("streaming architecture: MaxPool only behind a convolution's tail", node=name)
+            if st["kind"] != "quant":
+                raise UnsupportedOp("streaming architecture: MaxPool before the layer's requantization", node=name)
+            if (len(ks) != 2 or ks[0] != ks[1] or strides != ks or any(int(p) for p in a.get("pads", [0] * 4))
+                    or int(a.get("ceil_mode", 0)) or any(int(d) != 1 for d in a.get("dilations", [1, 1]))
+                    or str(a.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID")):
+                raise UnsupportedOp(f"streaming architecture: MaxPool {ks} stride {strides} (square, stride = "
+                                    "kernel, no padding only)", node=name)
+            pg = PoolGeometry(c=spatial[0], h=spatial[1], w=spatial[2], k=ks[0])
+            open_layer.extra["pool"] = pg
+            open_layer.ops.append(op)
+            spatial = (spatial[0], pg.oh, pg.ow)
             cur = node.output[0]
             continue
         if op in LINEAR_OPS:
             if open_layer is not None:
                 close_layer()
+            if spatial is not None:
+                raise UnsupportedOp(f"streaming architecture: {op} of a feature map (flatten it first)", node=name)
             if op == "MatMul":
                 if node.input[0] != cur:
                     raise UnsupportedOp("streaming architecture: MatMul with the weights as first operand", node=name)
@@ -338,9 +551,18 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
                 raise UnsupportedOp(f"streaming architecture: {op} with {w.ndim}-d weights", node=name)
             fw = _dyadic_frac(w, f"{op} weights", name)
             wq = np.rint(w * 2.0**fw).astype(np.int64)
+            extra = {}
+            if flat_from is not None:
+                c_, h_, w_ = flat_from
+                if wq.shape[0] != c_ * h_ * w_:
+                    raise ModelError(f"{op} with {wq.shape[0]} inputs after a {c_}x{h_}x{w_} map", node=name)
+                # graph row c*H*W + y*W + x -> stream row (y*W + x)*C + c (pixels in raster order)
+                wq = wq.reshape(c_, h_, w_, -1).transpose(1, 2, 0, 3).reshape(c_ * h_ * w_, -1)
+                extra["flat_from"] = flat_from
+                flat_from = None
             acc_lo, acc_hi = _acc_bounds(wq, lo, hi)
             open_layer = DenseLayer(name=name, ops=[op], weights=wq, in_lo=lo, in_hi=hi, in_frac=frac, w_frac=fw,
-                                    tail=Tail("affine"), acc_lo=acc_lo, acc_hi=acc_hi)
+                                    tail=Tail("affine"), acc_lo=acc_lo, acc_hi=acc_hi, extra=extra)
             st = {"kind": "sum", "sa": 0, "frac": frac + fw, "bias_real": np.zeros(w.shape[1]), "relu": False}
             st["bias"] = np.zeros(w.shape[1], dtype=np.int64)
             if bias0 is not None:
@@ -359,7 +581,7 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
                 # a bipolar input ({-1, +1} codes, the IR's input type) through its own quantizer
                 cur = node.output[0]
                 continue
-            raise UnsupportedOp(f"streaming architecture: {op} before the first MatMul", node=name)
+            raise UnsupportedOp(f"streaming architecture: {op} before the first MatMul/Conv", node=name)
         if open_layer is None:
             raise UnsupportedOp(f"streaming architecture: {op} between layers", node=name)
         open_layer.ops.append(op)
@@ -431,7 +653,7 @@ def extract_layers(model, in_fmt: ElementFormat) -> list[DenseLayer]:
     if cur != g.output[0].name:
         raise ModelError(f"streaming architecture: the chain ends at {cur!r}, not at the output {g.output[0].name!r}")
     if not layers:
-        raise UnsupportedOp("streaming architecture: the model has no MatMul/Gemm layer", node=cur)
+        raise UnsupportedOp("streaming architecture: the model has no MatMul/Gemm/Conv layer", node=cur)
     for ly in layers:
         _finish_tail(ly)
     return layers
@@ -581,8 +803,8 @@ def check_against_reference(model, layers: list[DenseLayer], in_fmt: ElementForm
 
     x = make_stimulus(model, n=n, seed=seed, corners=True)
     xf = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    q = np.rint(xf * 2.0**in_fmt.frac).astype(np.int64)
-    y_int = run_layers(layers, q)
+    q = graph_to_stream(np.rint(xf * 2.0**in_fmt.frac).astype(np.int64), input_map(layers))
+    y_int = stream_to_graph(run_layers(layers, q), output_map(layers))
     y = y_int.astype(np.float64) * 2.0**-out_frac
     ref = np.asarray(ReferenceExecutor(model).run(x), dtype=np.float64).reshape(len(x), -1)
     bad = np.nonzero(np.any(y != ref, axis=1))[0]
