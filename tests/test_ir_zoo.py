@@ -19,10 +19,8 @@ FRAMEWORKS = ["qkeras", "brevitas"]
 
 
 def _exporter():
-    try:
-        from hwflow.frontends import export_zoo_model
-    except ImportError as e:  # the frontends are another area's work
-        pytest.skip(f"hwflow.frontends.export_zoo_model not available yet: {e}")
+    from hwflow.frontends import export_zoo_model
+
     return export_zoo_model
 
 

@@ -147,7 +147,6 @@ def test_batchnorm_exports_with_float_tolerance():
 
 
 def test_biper_activation_model_exports_custom_op():
-    pytest.importorskip("hwflow.ir.custom_op")
     keras.utils.set_random_seed(8)
     x_in = keras.Input((12,))
     h = QActivation(quantized_bits(8, 3, alpha=1))(x_in)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwflow.errors import ConfigError, NotBuiltYet
+from hwflow.errors import ConfigError
 
 FRAMEWORKS = ("qkeras", "brevitas")
 
@@ -25,16 +25,9 @@ def export_zoo_model(name: str, framework: str, out_path, seed: int = 0, trained
 
         return qkeras.export_zoo_model(name, out_path, seed=seed, trained=trained)
     if framework in ("brevitas", "torch"):
-        try:
-            from hwflow.frontends import brevitas
-        except ImportError as e:
-            if "hwflow.frontends.brevitas" not in str(e):
-                raise
-            raise NotBuiltYet("the Brevitas exporter (hwflow.frontends.brevitas) is not there yet") from None
-        fn = getattr(brevitas, "export_zoo_model", None)
-        if fn is None:
-            raise NotBuiltYet("hwflow.frontends.brevitas has no export_zoo_model yet")
-        return Path(fn(name, out_path, seed=seed, trained=trained))
+        from hwflow.frontends import brevitas
+
+        return Path(brevitas.export_zoo_model(name, out_path, seed=seed, trained=trained))
     raise ConfigError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
 
 

@@ -305,21 +305,10 @@ def torch_forward(model, x: np.ndarray) -> np.ndarray:
 
 
 def reference_forward(onnx_path: str | os.PathLike, x: np.ndarray) -> np.ndarray:
-    """The QONNX graph's reference execution, sample by sample (batch 1 graphs)."""
-    try:
-        from hwflow.ir import ReferenceExecutor, load_model  # noqa: F401
-    except ImportError:  # the IR is being written in parallel
-        ReferenceExecutor = None
-    if ReferenceExecutor is not None:
-        ex = ReferenceExecutor(load_model(str(onnx_path)))
-        return np.asarray(ex.run(x), dtype=np.float64)
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
+    """The QONNX graph's reference execution (hwflow's bit-exact executor, the whole batch)."""
+    from hwflow.ir import ReferenceExecutor, load_model
 
-    mw = ModelWrapper(str(onnx_path))
-    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
-    out = [execute_onnx(mw, {iname: x[i : i + 1].astype(np.float32)})[oname] for i in range(len(x))]
-    return np.concatenate(out).astype(np.float64)
+    return np.asarray(ReferenceExecutor(load_model(str(onnx_path))).run(x), dtype=np.float64)
 
 
 def corner_inputs(name: str) -> np.ndarray:
