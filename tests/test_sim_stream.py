@@ -64,9 +64,21 @@ def test_cli_inputs_and_save_outputs(mlp_run, tmp_path):
     assert read_json(mlp_run / "sim.json")["samples"] == 300
 
 
-def test_off_grid_inputs_rejected(mlp_run, tmp_path):
-    np.save(tmp_path / "x.npy", np.full((4, 8), 0.01))
-    res = CliRunner().invoke(app, ["sim", str(mlp_run), "--inputs", str(tmp_path / "x.npy")])
+def test_off_grid_inputs_are_quantized_in_software_and_raw_ones_rejected(mlp_run, tmp_path):
+    """Model inputs go through the input quantizer in software (as exec runs them); --raw
+    takes the port's integers, and a value that is none is refused."""
+    x = np.random.default_rng(2).uniform(-3, 3, (40, 8))
+    np.save(tmp_path / "x.npy", x)
+    res = CliRunner().invoke(app, ["sim", str(mlp_run), "--inputs", str(tmp_path / "x.npy"),
+                                   "--save-outputs", str(tmp_path / "y.npy")])
+    assert res.exit_code == 0, res.output
+    assert "software before the hardware: Quant" in " ".join(res.output.split())
+    ex = CliRunner().invoke(app, ["exec", str(read_json(mlp_run / "rtl.json")["source_model"]), "--inputs",
+                                  str(tmp_path / "x.npy"), "-o", str(tmp_path / "y_exec.npy")])
+    assert ex.exit_code == 0, ex.output
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.load(tmp_path / "y_exec.npy"))
+    np.save(tmp_path / "q.npy", np.full((4, 8), 0.01))
+    res = CliRunner().invoke(app, ["sim", str(mlp_run), "--inputs", str(tmp_path / "q.npy"), "--raw"])
     assert res.exit_code != 0
     assert "grid" in res.output
 

@@ -136,20 +136,38 @@ def exec_(
     model: Path = typer.Argument(..., help="QONNX model"),
     inputs: Path = typer.Option(..., "--inputs", help="batch of inputs (.npy, batch on axis 0; .npz for several inputs)"),
     output: Path = typer.Option(..., "-o", "--output", help="outputs (.npy; .npz if the model has several)"),
-    intermediate: bool = typer.Option(False, help="also dump every tensor to <output stem>_tensors.npz"),
+    intermediate: bool = typer.Option(False, help="also dump every tensor to <output stem>_tensors.npz "
+                                      "(implies --as-exported)"),
+    as_exported: bool = typer.Option(False, "--as-exported", help="run the graph exactly as given (no input "
+                                     "quantizer added, no streamlining) instead of what hwflow builds"),
+    labels: Path = typer.Option(None, "--labels", help="class labels (.npy): report the accuracy"),
 ) -> None:
-    """Bit-exact reference execution of a batch (the model as given: no input quantizer added)."""
+    """Bit-exact reference execution of a batch: by default the model as hwflow builds it (the
+    software before the hardware, the hardware graph, the software after it: the outputs
+    `hwflow sim --save-outputs` gives); --as-exported: the graph as given."""
     from hwflow.artifacts import load_array_file
     from hwflow.ir import ReferenceExecutor, clean_model, load_model
 
     # finite real numbers only, no pickles, file gate first (InvalidInputsFile otherwise)
     x = load_array_file(inputs, "inputs file")
+    y_labels = None
+    if labels is not None:
+        from hwflow.ir.boundary import load_labels
+
+        y_labels = load_labels(labels)
     raw = load_model(model)
-    m = clean_model(raw, input_type=None, strip_preprocessing=False, streamline=False)
-    ex = ReferenceExecutor(m)
-    if isinstance(x, dict):
-        x = _npz_to_model_inputs(x, raw, ex.inputs, inputs)
-    res = ex.run_batched(x, intermediate=intermediate)
+    n_in = len({i.name for i in raw.graph.input} - {t.name for t in raw.graph.initializer})
+    if not (as_exported or intermediate or n_in != 1 or len(raw.graph.output) != 1):
+        res = _exec_through_boundary(raw, x, inputs)
+    else:
+        # several inputs or outputs: no hardware boundary (the RTL takes one of each)
+        m = clean_model(raw, input_type=None, strip_preprocessing=False, streamline=False)
+        ex = ReferenceExecutor(m)
+        if isinstance(x, dict):
+            x = _npz_to_model_inputs(x, raw, ex.inputs, inputs)
+        res = ex.run_batched(x, intermediate=intermediate)
+        out.print("ran the graph as exported" + ("" if as_exported or intermediate else
+                                                 " (several inputs or outputs: no hardware boundary)"))
     output.parent.mkdir(parents=True, exist_ok=True)
     if intermediate:
         tensors_path = output.with_name(output.stem + "_tensors.npz")
@@ -161,5 +179,28 @@ def exec_(
         np.savez(output, **res)
     else:
         np.save(output, res)
-    n = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
+    n = next(iter(res.values())).shape[0] if isinstance(res, dict) else res.shape[0]
     out.print(f"executed {n} samples; outputs written to {output}")
+    if y_labels is not None:
+        from hwflow.ir.boundary import accuracy
+
+        if isinstance(res, dict):
+            from hwflow.errors import ConfigError
+
+            raise ConfigError("--labels needs a model with one output")
+        a = accuracy(res, y_labels)
+        out.print(f"accuracy {a['accuracy']:.4f} ({a['correct']} of {a['samples']} labels)")
+
+
+def _exec_through_boundary(raw, x, path) -> np.ndarray:
+    """The software before the hardware, the hardware graph (reference executor), the
+    software after it (``hwflow.ir.boundary``)."""
+    from hwflow.ir import ReferenceExecutor
+    from hwflow.ir.boundary import hardware_model
+
+    if isinstance(x, dict):  # named after the model's input
+        name = next(i.name for i in raw.graph.input if i.name not in {t.name for t in raw.graph.initializer})
+        x = _npz_to_model_inputs(x, raw, [name], path)[name]
+    hw, boundary = hardware_model(raw)
+    out.print(boundary.describe())
+    return boundary.from_port(ReferenceExecutor(hw).run_batched(boundary.to_port(x)))

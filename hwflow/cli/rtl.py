@@ -43,6 +43,10 @@ def rtl(
         f"{r['pipeline']['architecture']}, latency {r['latency_cycles']} cycles, II {r['ii']}, "
         f"{len(r['files'])} files; {p}"
     )
+    if r.get("software"):
+        from hwflow.ir.boundary import describe_record
+
+        out.print(describe_record(r["software"]))
     choice = r["pipeline"].get("folding_choice") or {}
     if choice.get("estimate"):
         t = choice["estimate"]["total"]
@@ -56,8 +60,14 @@ def rtl(
 def sim(
     run: Path = typer.Argument(..., help="run directory with rtl.json"),
     samples: int = typer.Option(1000, help="random samples (+ corners)"),
-    inputs: Path = typer.Option(None, help="inputs (.npy) instead of random ones"),
-    save_outputs: Path = typer.Option(None, help="write RTL outputs (.npy)"),
+    inputs: Path = typer.Option(None, help="the model's inputs (.npy, as exec takes them) instead of random ones; "
+                                "the software before the hardware (layout, pre-processing, input quantizer) "
+                                "runs on them"),
+    save_outputs: Path = typer.Option(None, help="write the model's outputs (.npy): the RTL's, through the software "
+                                      "after the hardware (Softmax, float scale/bias), as exec gives them"),
+    raw: bool = typer.Option(False, "--raw", help="no software on either side: --inputs and --save-outputs hold "
+                             "the ports' integers"),
+    labels: Path = typer.Option(None, "--labels", help="class labels of --inputs (.npy): report the accuracy"),
     vcd: bool = typer.Option(False, help="dump waveforms (cocotb engine)"),
     seed: int = typer.Option(0, help="seed of the random inputs, gaps and back-pressure"),
     engine: str = typer.Option(None, help="bulk (C++ harness, fast; default) or cocotb (Python testbench; "
@@ -66,10 +76,17 @@ def sim(
     """Verilator co-simulation against the reference (bulk C++ harness or cocotb)."""
     from hwflow.sim import simulate
 
+    from hwflow.ir.boundary import describe_record
+
     r = simulate(run, inputs=inputs, samples=samples, vcd=vcd, seed=seed, save_outputs=save_outputs,
-                 engine=engine, progress=print_progress)
+                 engine=engine, progress=print_progress, raw_ports=raw, labels=labels)
+    if r.get("software"):
+        out.print(describe_record(r["software"]))
     build = "reused build" if r["build"]["cached"] else f"build {r['build_time_s']:.1f} s"
     out.print(
         f"{r['samples']} samples ({r['engine']}), {r['mismatches']} mismatches, {r['simulated_cycles']} cycles, "
-        f"{r['inferences_per_second']:,.0f} inferences/s ({build}); {Path(run) / 'sim.json'}"
+        f"simulation speed {r['inferences_per_second']:,.0f} inferences/s ({build}); {Path(run) / 'sim.json'}"
     )
+    if r.get("accuracy"):
+        a = r["accuracy"]
+        out.print(f"accuracy {a['accuracy']:.4f} ({a['correct']} of {a['samples']} labels)")

@@ -23,7 +23,8 @@ from hwflow.ir.fixed import FixedType
 from hwflow.ir.stimulus import DEFAULT_INPUT_TYPE
 from hwflow.ir.streamline import AbsorbChannelSignIntoWeights, streamline as streamline_model
 from hwflow.ir.thresholds import FoldFloatIntoThresholds
-from hwflow.ir.transforms import FoldStaticShapes, InsertInputQuant, StripPreprocessing, find_preprocessing_chain
+from hwflow.ir.transforms import (FoldStaticShapes, InsertInputQuant, StripPreprocessing, chain_model,
+                                  find_preprocessing_chain)
 
 KEEP_OPS = ["Quant", "BipolarQuant", "IntQuant", "Trunc", "MultiThreshold", "BiPer"]
 
@@ -58,7 +59,6 @@ def split_preprocessing(model):
     -> input of the first quantizer), or None if there is none; ``core`` the model without
     it. ``core(pre(x)) == model(x)`` for every x."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from onnx import helper
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -67,14 +67,7 @@ def split_preprocessing(model):
         if found is None:
             return None, m
         inp, chain, quant = found
-        used = {i for n in chain for i in n.input[1:] if i}
-        inits = [i for i in m.graph.initializer if i.name in used]
-        in_vi = [i for i in m.graph.input if i.name == inp]
-        out_vi = helper.make_tensor_value_info(quant.input[0], 1, m.get_tensor_shape(quant.input[0]))
-        g = helper.make_graph([n for n in chain], "preprocessing", in_vi, [out_vi], initializer=inits)
-        pre = ModelWrapper(helper.make_model(g, opset_imports=list(m.model.opset_import)))
-        pre.model.ir_version = m.model.ir_version
-        pre = pre.transform(InferShapes())
+        pre = ModelWrapper(chain_model(m, chain, inp, quant.input[0])).transform(InferShapes())
         core = m.transform(StripPreprocessing())
     return pre, core
 

@@ -6,6 +6,7 @@ get (tests run the model before and after, on every input of the stimulus).
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -71,6 +72,22 @@ def find_preprocessing_chain(model):
     return inputs[0], chain, n
 
 
+PREPROCESSING_MODEL_KEY = "hwflow.preprocessing_model"
+
+
+def chain_model(model, chain, inp: str, out: str):
+    """The nodes ``chain`` of ``model`` (graph input ``inp`` -> tensor ``out``) as their own
+    ONNX model (a ModelProto), with the constants they use."""
+    used = {i for n in chain for i in n.input[1:] if i}
+    inits = [i for i in model.graph.initializer if i.name in used]
+    in_vi = [i for i in model.graph.input if i.name == inp]
+    out_vi = helper.make_tensor_value_info(out, TensorProto.FLOAT, model.get_tensor_shape(out))
+    m = helper.make_model(helper.make_graph(list(chain), "preprocessing", in_vi, [out_vi], initializer=inits),
+                          opset_imports=list(model.model.opset_import))
+    m.ir_version = model.model.ir_version
+    return m
+
+
 class StripPreprocessing(Transformation):
     """Cut a float pre-processing chain (``Reshape``, ``Mul/Sub`` normalisation, ...) that
     runs from the graph input to the first quantizer: the quantizer's input becomes the
@@ -89,6 +106,9 @@ class StripPreprocessing(Transformation):
             consts = {i: model.get_initializer(i).tolist() for i in n.input[1:] if i}
             desc.append({"op_type": n.op_type, "constants": consts})
         shape = model.get_tensor_shape(new_in)
+        # the cut chain itself, so software can run it in front of the hardware
+        # (hwflow.ir.boundary); base64 of a small ONNX model
+        chain_b64 = base64.b64encode(chain_model(model, chain, inp, new_in).SerializeToString()).decode("ascii")
         old_vi = [i for i in model.graph.input if i.name == inp][0]
         model.graph.input.remove(old_vi)
         for n in chain:
@@ -103,6 +123,7 @@ class StripPreprocessing(Transformation):
                     n.input[k] = inp
         model.graph.input.insert(0, helper.make_tensor_value_info(inp, TensorProto.FLOAT, shape))
         model.set_metadata_prop("hwflow.preprocessing", json.dumps({"input": inp, "chain": desc}))
+        model.set_metadata_prop(PREPROCESSING_MODEL_KEY, chain_b64)
         return model, False
 
 

@@ -49,6 +49,11 @@ def to_int(port: dict, x: np.ndarray, what: str, strict: bool = True) -> np.ndar
     return qi.astype(object).astype(np.int64) if hi < 2**62 else qi.astype(object)
 
 
+def port_ints(port: dict, q: np.ndarray) -> np.ndarray:
+    """The port's integers as given (``--raw``): whole numbers within its range, else ConfigError."""
+    return to_int({**port, "frac": 0, "scale": 1.0}, q, "raw input")
+
+
 def to_real(port: dict, q: np.ndarray) -> np.ndarray:
     return np.asarray(q, dtype=np.float64) * _step(port)
 

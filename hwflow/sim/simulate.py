@@ -17,6 +17,7 @@ from hwflow.artifacts import read_json, stage, write_json
 from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.backends.rtl.words import read_hex, write_hex
 from hwflow.errors import ConfigError, HwflowError, MismatchError
+from hwflow.ir.boundary import Boundary, accuracy, load_labels
 from hwflow.sim import bulk, codec
 from hwflow.sim.runner import build, run_testbench
 
@@ -50,12 +51,17 @@ def simulate(
     engine: str | None = None,
     burst: int = 64,
     progress: Callable[[str], None] | None = None,
+    raw_ports: bool = False,
+    labels: np.ndarray | str | Path | None = None,
 ) -> dict:
     """Co-simulate ``run_dir`` (made by ``generate_rtl``); writes ``sim.json``.
 
-    inputs: real-valued inputs (array or ``.npy``), first axis = samples, each on the
-    input port's fixed-point grid; default: corners then seeded random (``samples``
-    in all). save_outputs: ``.npy`` of the RTL outputs as real values.
+    inputs: the model's inputs (array or ``.npy``), first axis = samples; the software in
+    front of the port (``hwflow.ir.boundary``: layout, pre-processing, input quantizer) turns
+    them into port values; default: corners then seeded random port values (``samples`` in
+    all). save_outputs: ``.npy`` of the model's outputs (the RTL's, through the software
+    tail). raw_ports: no software on either side: ``inputs`` and the saved outputs are the ports'
+    integers. labels: class labels of ``inputs`` (array or file): the accuracy is recorded.
     engine: ``bulk`` (default; the C++ harness of ``hwflow.sim.bulk``, no Python per
     cycle) or ``cocotb`` (the Python testbench ``rtl_tests/stream_tb.py``; the one that
     writes ``--vcd`` waveforms, so ``vcd`` implies it). Both run the same phases: ``burst``
@@ -85,12 +91,22 @@ def simulate(
                 raise ConfigError(f"inputs file {in_path}: the design has one input port, the .npz holds "
                                   f"{sorted(inputs)}")
             inputs = next(iter(inputs.values()))
+    boundary = Boundary.load(run_dir, rtl.get("software"), rtl["input"]["shape"], rtl["output"]["shape"])
+    if labels is not None and not isinstance(labels, np.ndarray):
+        labels = load_labels(labels)
+    if labels is not None and inputs is None:
+        raise ConfigError("--labels go with --inputs (the labels of those samples)")
+    if inputs is not None:
+        # before the stage starts: a shape or grid error leaves the last sim.json as it was
+        x_given = codec.check_inputs(rtl, codec.to_real(rtl["input"], codec.port_ints(rtl["input"], inputs))) \
+            if raw_ports else codec.check_inputs(rtl, boundary.to_port(inputs))
+        codec.to_int(rtl["input"], x_given, "input")
     params = {"samples": samples if inputs is None else int(len(inputs)), "seed": seed, "vcd": vcd,
               "custom_inputs": inputs is not None, "valid_prob": valid_prob, "ready_prob": ready_prob,
-              "engine": engine, "burst": burst}
+              "engine": engine, "burst": burst, "raw_ports": raw_ports}
     with stage(run_dir, "sim", inputs={"rtl": run_dir / "rtl.json", "model": model_path}, params=params) as st:
         t0 = time.time()
-        x = codec.make_inputs(rtl, model_path, samples, seed) if inputs is None else codec.check_inputs(rtl, inputs)
+        x = codec.make_inputs(rtl, model_path, samples, seed) if inputs is None else x_given
         q_in = codec.to_int(rtl["input"], x, "input")
         t_prep = time.time() - t0
         work = run_dir / "sim"
@@ -155,8 +171,10 @@ def simulate(
 
         first, n_bad = _compare(x, y_ref, q_out, q_ref, rtl, design)
         y_rtl = codec.to_real(rtl["output"], q_out).reshape((len(x), *design.output.shape[1:]))
+        if save_outputs is not None or labels is not None:
+            y_model = boundary.from_port(y_rtl) if not raw_ports else None
         if save_outputs is not None:
-            np.save(Path(save_outputs), y_rtl)
+            np.save(Path(save_outputs), q_out.reshape(y_rtl.shape) if raw_ports else y_model)
             st.output(Path(save_outputs))
         tb_mismatches = tb.get("mismatches", n_bad)
         res = {
@@ -188,7 +206,11 @@ def simulate(
             "valid_prob": valid_prob,
             "ready_prob": ready_prob,
             "vcd": str((work / "dump.vcd").relative_to(run_dir)) if vcd else None,
+            # what ran in software around the hardware (none with raw port values)
+            "software": rtl.get("software") if not raw_ports else None,
         }
+        if labels is not None:
+            res["accuracy"] = accuracy(y_model if y_model is not None else y_rtl, labels)
         st.result.update(res)
     if raise_on_mismatch and not res["passed"]:
         if n_bad == 0 and tb_mismatches == 0:

@@ -80,7 +80,7 @@ def generate_rtl(
               "throughput": throughput, "clock_mhz": clock_mhz, "folding": folding}
     with stage(run_dir, "rtl", inputs={"model": model_path}, params=params) as st:
         t0 = time.time()
-        model, _types, stripped = prepare_model(model_path, input_type)
+        model, _types, boundary = prepare_model(model_path, input_type)
         in_fmt = input_format(model)
         if architecture == "streaming":
             from hwflow.backends.rtl.streaming.layers import refuse_unsupported
@@ -103,6 +103,9 @@ def generate_rtl(
         for f in d.files:
             st.output(f)
         st.output(clean_path)
+        software, software_files = boundary.save(run_dir)  # what runs around the hardware
+        for f in software_files:
+            st.output(f)
         lint_report = lint_design(d.files, top, run_dir / "lint.log") if lint else None
 
         def port(name, shape, n, fmt):
@@ -126,7 +129,8 @@ def generate_rtl(
                 "input": {**port(*d.in_port, in_fmt), "format_source": "option" if input_type else "ir"},
                 "output": port(*d.out_port, d.out_fmt),
                 "weights": "hardwired",
-                "stripped_output_ops": stripped,
+                "stripped_output_ops": boundary.tail_ops,
+                "software": software,
                 "streamlining": streamlining_record(model),
                 "pipeline": {
                     **d.pipeline,

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hwflow.backends.rtl.tracer import ElementFormat
 from hwflow.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from hwflow.ir.boundary import Boundary
 
 _AP = re.compile(r"^\s*ap_(u?)(fixed|int)\s*<\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?>\s*$")
 
@@ -39,25 +43,26 @@ def format_from_fixed_type(t) -> ElementFormat:
     )
 
 
-def prepare_model(model_path: str | Path, input_type: str | None = None) -> tuple[ModelWrapper, dict, list[str]]:
-    """(cleaned model, types dict tensor -> FixedType, stripped tail ops) through the IR.
+def prepare_model(model_path: str | Path, input_type: str | None = None) -> tuple[ModelWrapper, dict, "Boundary"]:
+    """(hardware model, types dict tensor -> FixedType, the software boundary around it)
+    through the IR (``hwflow.ir.boundary.hardware_model``).
 
-    A trailing Softmax is float post-processing (monotonic, argmax-preserving): the
-    hardware stops at its input (the logits), and so does the saved reference model.
+    A trailing Softmax or float affine is float post-processing: the hardware stops at its
+    input (the logits), and so does the saved reference model; the boundary runs the rest.
     """
-    from hwflow.ir import FixedType, clean_model, infer_fixed_point, load_model
+    from hwflow.ir import FixedType, infer_fixed_point
+    from hwflow.ir.boundary import hardware_model
 
-    kw = {}
+    ftype = None
     if input_type is not None:
         f = parse_input_type(input_type)
         lo = -(1 << (f.width - 1)) if f.signed else 0
         hi = (1 << (f.width - 1)) - 1 if f.signed else (1 << f.width) - 1
-        kw["input_type"] = FixedType(signed=f.signed, width=f.width, frac=f.frac, int_min=lo, int_max=hi)
-    model = clean_model(load_model(str(model_path)), **kw)
-    stripped = strip_float_tail(model)
+        ftype = FixedType(signed=f.signed, width=f.width, frac=f.frac, int_min=lo, int_max=hi)
+    model, boundary = hardware_model(model_path, input_type=ftype)
     types = infer_fixed_point(model)
     check_hardware_graph(model, types)
-    return model, types, stripped
+    return model, types, boundary
 
 
 def check_hardware_graph(model: ModelWrapper, types: dict) -> None:
@@ -79,45 +84,6 @@ def check_hardware_graph(model: ModelWrapper, types: dict) -> None:
                 kind = "floating point" if t.is_float else f"a non-power-of-two scale {t.scale!r}"
                 raise UnsupportedOp(f"{node.op_type} computes in {kind}; integer hardware cannot be bit-exact "
                                     f"with it{why}", node=node.name or out)
-
-
-def strip_float_tail(model: ModelWrapper) -> list[str]:
-    """Remove trailing nodes whose output has no fixed-point type (Softmax, a float
-    BatchNorm-like affine after the last MatMul, ...): hardware computes up to the last
-    fixed-point tensor, the rest is software post-processing. Returns their op types,
-    last first."""
-    from onnx import TensorProto, helper
-
-    from hwflow.ir import infer_fixed_point
-
-    g = model.graph
-    stripped = []
-    while len(g.output) == 1 and g.node and g.node[-1].output[0] == g.output[0].name:
-        types = infer_fixed_point(model)
-        last = g.node[-1]
-        t = types.get(last.output[0])
-        if t is None or not t.is_float:
-            break
-        inits = {i.name for i in g.initializer}
-        live = [i for i in last.input if i and i not in inits]
-        if len(live) != 1:
-            break
-        src = live[0]
-        shape = model.get_tensor_shape(src)  # before its value_info moves to the outputs
-        if shape is None:
-            break
-        g.node.remove(last)
-        for vi in [v for v in g.value_info if v.name == src]:
-            g.value_info.remove(vi)
-        g.output.remove(g.output[0])
-        g.output.append(helper.make_tensor_value_info(src, TensorProto.FLOAT, shape))
-        stripped.append(last.op_type)
-    if stripped:
-        from qonnx.transformation.general import RemoveUnusedTensors
-
-        model_clean = model.transform(RemoveUnusedTensors())
-        model.model.CopyFrom(model_clean.model)
-    return stripped
 
 
 def input_format(model: ModelWrapper) -> ElementFormat:

@@ -124,6 +124,11 @@ def export_keras_model(model, out_path: str | Path | None = None, *, name: str |
     for tname, dt in g.datatypes.items():
         _annotate(m, tname, dt)
     m = _infer_shapes(m)
+    if len(in_shape) == 3 or x.rank == 4:
+        from hwflow.ir.boundary import set_source_layout
+
+        # Keras holds images NHWC, the graph NCHW: exec/sim take the user's NHWC arrays as they are
+        set_source_layout(m, "NHWC")
     if out_path is not None:
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         onnx.save(m, str(out_path))
