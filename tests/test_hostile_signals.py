@@ -109,7 +109,7 @@ def test_signal_stops_every_tool_process(tmp_path, sig):
 
 
 def test_sigterm_to_hwflow_synth_leaves_no_yosys(tmp_path, repo_root):
-    """The real thing: `hwflow synth` (Yosys in hwflow.yosys_runner, its own process group)
+    """The real thing: `hwflow synth` (Yosys in hwflow.tools.yosys_runner, its own process group)
     gets SIGTERM while Yosys runs; afterwards no yosys_runner of this run is alive, the
     command exits 128+15 and synth.json says interrupted."""
     sys.path.insert(0, str(repo_root / "tests"))
@@ -124,7 +124,7 @@ def test_sigterm_to_hwflow_synth_leaves_no_yosys(tmp_path, repo_root):
     p = subprocess.Popen([HWFLOW, "synth", str(run), "--target", "ice40"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        runners = _wait_for(lambda: [q for q in _processes_mentioning("hwflow.yosys_runner") if _ppid(q) == p.pid],
+        runners = _wait_for(lambda: [q for q in _processes_mentioning("hwflow.tools.yosys_runner") if _ppid(q) == p.pid],
                             60, "yosys_runner to start")
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=60)

@@ -1,7 +1,7 @@
 """Run one Yosys script through pyosys, in its own process.
 
-``python -m hwflow.yosys_runner SCRIPT.ys`` — ``hwflow.tools.Yosys`` starts this in a
-subprocess so that every synthesis job gets a fresh Yosys (pyosys keeps global state
+``python -m hwflow.tools.yosys_runner SCRIPT.ys`` — ``hwflow.tools.Yosys`` starts this in a
+process of its own so that every synthesis job gets a fresh Yosys (pyosys keeps global state
 between passes) and a Yosys error or crash fails only that job, with its log kept.
 """
 
@@ -12,7 +12,7 @@ import sys
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m hwflow.yosys_runner SCRIPT.ys", file=sys.stderr)
+        print("usage: python -m hwflow.tools.yosys_runner SCRIPT.ys", file=sys.stderr)
         return 2
     from pyosys import libyosys as ys
 
