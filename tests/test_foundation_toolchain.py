@@ -93,3 +93,19 @@ def test_nextpnr_ice40_routes_adder_tree(tmp_path):
     # iCE40 bitstreams start with the 0x7EAA997E synchronisation word (after a comment block)
     assert bytes.fromhex("7EAA997E") in data[:64]
     assert len(data) > 100_000
+
+
+def test_verilator_lint_fails_on_a_warning(tmp_path):
+    from hwflow.backends.rtl.lint import lint_design
+    from hwflow.errors import ToolFailed
+
+    clean = tmp_path / "clean.v"
+    clean.write_text("module clean(input wire [3:0] a, output wire [3:0] y);\n  assign y = ~a;\nendmodule\n")
+    rec = lint_design([clean], "clean", tmp_path / "clean.log")
+    assert rec["warnings"] == 0 and rec["version"] == Verilator().version()
+    unused = tmp_path / "unused.v"  # input b is never read: a -Wall warning
+    unused.write_text("module unused(input wire [3:0] a, input wire b, output wire [3:0] y);\n"
+                      "  assign y = ~a;\nendmodule\n")
+    with pytest.raises(ToolFailed, match="UNUSED"):
+        lint_design([unused], "unused", tmp_path / "unused.log")
+    assert "--lint-only" in (tmp_path / "unused.log").read_text()
