@@ -87,7 +87,12 @@ def _print_plan(plan: dict) -> None:
         t.add_column(col, justify="left" if col in ("layer", "in -> out", "PE x SIMD") else "right")
     for row in plan["layers"]:
         e = row["estimate"]
-        t.add_row(row["node"], f"{row['inputs']} -> {row['outputs']}", f"{row['pe']} x {row['simd']}",
+        io = f"{row['inputs']} -> {row['outputs']}"
+        if "conv" in row:  # a convolution: window size -> channels, on the map
+            g = row["conv"]
+            io = f"conv {g['kernel'][0]}x{g['kernel'][1]} {io} on {g['output'][0]}x{g['output'][1]}" + (
+                f", pool {row['pool']['kernel']}" if "pool" in row else "")
+        t.add_row(row["node"], io, f"{row['pe']} x {row['simd']}",
                   str(row["cycles"]), f"{e['lut']:.0f}", f"{e['ff']:.0f}", f"{e['bram']:g}", f"{e['dsp']:g}")
     tot, cap = plan["estimate_total"], plan["capacity"]
     t.add_row("total", "", "", "", f"{tot['lut']:.0f} / {cap['lut']}", f"{tot['ff']:.0f} / {cap['ff']}",

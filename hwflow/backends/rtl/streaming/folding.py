@@ -99,7 +99,7 @@ def layer_features(ly: DenseLayer, f: Fold, in_w: int, family: str, nbuf: int = 
                else t.thresholds.shape[1] * (acc_w + 1))
     tail_bits = (pe * (2 * (acc_w + t.sa) + 2 * out_w) if t.kind == "affine"
                  else pe * t.thresholds.shape[1] * (acc_w + 2))
-    return {
+    x = {
         "mul_bits": 0 if hard else n_mul * mul_a * mul_b,   # logic multipliers: partial-product bits
         "dsp": n_mul if hard else 0,
         "add_bits": pe * simd * acc_w + tail_bits,          # adder tree + accumulator + tail
@@ -110,6 +110,67 @@ def layer_features(ly: DenseLayer, f: Fold, in_w: int, family: str, nbuf: int = 
         "layers": 1,
         "memories": [(nf * sf, pe * simd * w_w), (nf, pe * param_w)],
     }
+    _add_window_features(x, ly, in_w, out_w, m)
+    return x
+
+
+def _add_window_features(x: dict, ly: DenseLayer, in_w: int, out_w: int, m: dict) -> None:
+    """The units around a convolution's MVU, in the same features (not calibrated on their
+    own, see docs/streaming.md): the sliding window's line buffer (a memory of W+PL+PR words
+    of (KH-1) pixels: block RAM when deep enough, else flip-flops with a read mux), its
+    window and output registers, the pixel gather and the max pool's row of partial maxima
+    (flip-flops, a comparator per element)."""
+    g, p = ly.conv, ly.pool
+    if g is None:
+        return
+    pix = g.c * in_w
+    wp = g.w + g.pads[1] + g.pads[3]
+    line = (g.kh - 1) * pix
+    if line:
+        if _use_bram(wp, line, m):
+            x["memories"].append((wp, line))
+        else:
+            x["ff_bits"] += wp * line + line
+            x["mux_bits"] += line * (wp - 1)
+    x["ff_bits"] += g.kh * (g.kw - 1) * pix + g.kh * g.kw * pix + pix  # window history, output, gather
+    if p is not None:
+        opix = p.c * out_w
+        x["ff_bits"] += p.ow * opix + 4 * opix   # partial maxima, gather, output register, FIFO
+        x["add_bits"] += opix                    # comparators
+        x["mux_bits"] += opix * max(p.ow - 1, 0)
+
+
+def layer_cycles(ly: DenseLayer, f: Fold) -> int:
+    """Issue cycles per inference: output pixels x NF x SF for a convolution."""
+    return cycles(ly.mw, ly.mh, f) * ly.vectors
+
+
+def estimated_ii(layers: list[DenseLayer], folds: list[Fold], nbuf: int = 1) -> int:
+    """The closed-form II for MLPs; for convolutional designs the busiest unit's cycles per
+    image (issue cycles, or the padded raster at one pixel per cycle), which the exact II
+    (:func:`exact_timing`) exceeds by a few cycles of pipeline fill."""
+    if not any(ly.conv is not None for ly in layers):
+        return schedule([(ly.mw, ly.mh) for ly in layers], folds, nbuf)[0]
+    return max(max(layer_cycles(ly, f), pixel_cycles(ly)) for ly, f in zip(layers, folds))
+
+
+def exact_timing(layers: list[DenseLayer], folds: list[Fold], nbuf: int, in_w0: int) -> tuple[int, int]:
+    """(II, latency) of the design as built (closed form, or the cycle model of pipeline.py)."""
+    from hwflow.backends.rtl.streaming.build import design_timing
+    from hwflow.backends.rtl.streaming.emit import build_layers_hw
+    from hwflow.backends.rtl.tracer import ElementFormat
+
+    if not any(ly.conv is not None for ly in layers):
+        return schedule([(ly.mw, ly.mh) for ly in layers], folds, nbuf)
+    ly0 = layers[0]
+    fmt = ElementFormat(signed=ly0.in_lo < 0, width=in_w0, frac=0, int_min=ly0.in_lo, int_max=ly0.in_hi)
+    return design_timing(layers, folds, nbuf, build_layers_hw(layers, folds, fmt, nbuf))
+
+
+def pixel_cycles(ly: DenseLayer) -> int:
+    """Cycles the sliding window needs per image at one pixel per cycle (padded raster)."""
+    g = ly.conv
+    return (g.h + g.pads[0] + g.pads[2]) * (g.w + g.pads[1] + g.pads[3]) if g is not None else 0
 
 
 def layer_resources(ly: DenseLayer, f: Fold, in_w: int, family: str, nbuf: int = 1) -> dict:
@@ -190,6 +251,7 @@ def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int,
     """Cheapest folding (model cost) with schedule II <= max_ii; dynamic program over the
     chain (the II constraints couple adjacent layers only)."""
     cands = [_candidates(ly) for ly in layers]
+    conv = any(ly.conv is not None for ly in layers)
     in_ws = [in_w0] + [format_bits(ly.out_lo, ly.out_hi)[1] for ly in layers[:-1]]
     costs = [[budget.cost(layer_resources(ly, f, w, budget.family, nbuf)) for f in cs]
              for ly, cs, w in zip(layers, cands, in_ws)]
@@ -198,7 +260,7 @@ def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int,
     best: list[list[tuple[float, int] | None]] = []
     first = []
     for j, f in enumerate(cands[0]):
-        c = cycles(layers[0].mw, layers[0].mh, f)
+        c = max(layer_cycles(layers[0], f), pixel_cycles(layers[0]))
         first.append((costs[0][j], -1) if c <= max_ii else None)
     best.append(first)
     for k in range(1, n):
@@ -206,11 +268,16 @@ def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int,
         ly, prev = layers[k], layers[k - 1]
         for j, f in enumerate(cands[k]):
             ck = cycles(ly.mw, ly.mh, f)
+            if conv and max(layer_cycles(ly, f), pixel_cycles(ly)) > max_ii:
+                row.append(None)
+                continue
             opt = None
             for i, g in enumerate(cands[k - 1]):
                 if best[k - 1][i] is None:
                     continue
-                if pair_ii(ck, (prev.mh // g.pe - 1) * (prev.mw // g.simd), nbuf) > max_ii:
+                # convolutional designs: each unit's own cycles (the model of pipeline.py
+                # gives the exact II of the choice)
+                if not conv and pair_ii(ck, (prev.mh // g.pe - 1) * (prev.mw // g.simd), nbuf) > max_ii:
                     continue
                 c = best[k - 1][i][0] + costs[k][j]
                 if opt is None or c < opt[0]:
@@ -219,7 +286,7 @@ def cheapest(layers: list[DenseLayer], max_ii: int, budget: Budget, in_w0: int,
         best.append(row)
     last = layers[-1]
     ends = [(b[0], j) for j, (b, f) in enumerate(zip(best[-1], cands[-1]))
-            if b is not None and (last.mh // f.pe - 1) * (last.mw // f.simd) + 2 <= max_ii]
+            if b is not None and (conv or (last.mh // f.pe - 1) * (last.mw // f.simd) + 2 <= max_ii)]
     if not ends:
         return None
     _, j = min(ends)
@@ -237,9 +304,8 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
     """(folds, record) for the budget and an optional II bound; ``FitError`` if none fits.
     Single and double input buffers are both tried (``record["input_buffers"]``): with an
     II bound the cheaper design wins, without one the faster (then the cheaper)."""
-    shapes = [(ly.mw, ly.mh) for ly in layers]
     smallest = [Fold(1, 1) for _ in layers]
-    ii_small, _ = schedule(shapes, smallest)
+    ii_small = estimated_ii(layers, smallest)
     t_small = total(design_resources(layers, smallest, in_w0, budget.family))
     lim = budget.limit()
 
@@ -253,13 +319,25 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
         return sum(budget.cost(r) for r in design_resources(layers, folds, in_w0, budget.family, nbuf))
 
     if max_ii is not None:
-        options = [(f, nb) for nb in BUFFER_OPTIONS for f in [cheapest(layers, max_ii, budget, in_w0, nb)]
-                   if f is not None]
-        if not options:
-            fastest = [Fold(ly.mh, ly.mw) for ly in layers]
-            raise FitError(f"no folding reaches II <= {max_ii} cycles (the fully parallel streaming design has "
-                           f"II {schedule(shapes, fastest, 2)[0]}); lower the throughput target")
-        folds, nbuf = min(options, key=lambda o: cost_of(*o))
+        bound = max_ii
+        for _ in range(8):
+            options = [(f, nb) for nb in BUFFER_OPTIONS for f in [cheapest(layers, bound, budget, in_w0, nb)]
+                       if f is not None]
+            if not options:
+                fastest = [Fold(ly.mh, ly.mw) for ly in layers]
+                raise FitError(f"no folding reaches II <= {max_ii} cycles (the fully parallel streaming design has "
+                               f"II {estimated_ii(layers, fastest, 2)}); lower the throughput target")
+            folds, nbuf = min(options, key=lambda o: cost_of(*o))
+            if not any(ly.conv is not None for ly in layers):
+                break
+            # convolutional designs: the search bounds each unit's cycles; the exact II is a
+            # few cycles longer (pipeline fill): tighten the bound by the excess
+            ii_exact = exact_timing(layers, folds, nbuf, in_w0)[0]
+            if ii_exact <= max_ii:
+                break
+            bound -= ii_exact - max_ii
+            if bound < 1:
+                raise FitError(f"no folding reaches II <= {max_ii} cycles; lower the throughput target")
         t = total(design_resources(layers, folds, in_w0, budget.family, nbuf))
         if not budget.fits(t):
             raise FitError(f"the smallest streaming design with II <= {max_ii} cycles ({_fmt(folds)}, {nbuf} input "
@@ -294,7 +372,7 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
             f = fitting(lo, nb)
             if f is None:
                 continue
-            cand = (schedule(shapes, f, nb)[0], cost_of(f, nb), f, nb)
+            cand = (estimated_ii(layers, f, nb), cost_of(f, nb), f, nb)
             if best is None or cand[:2] < best[:2]:
                 best = cand
         if best is None:
@@ -303,7 +381,7 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
             _, _, folds, nbuf = best
         mode = "fastest_that_fits"
     res = design_resources(layers, folds, in_w0, budget.family, nbuf)
-    ii, lat = schedule(shapes, folds, nbuf)
+    ii, lat = exact_timing(layers, folds, nbuf, in_w0)
     rec = {"mode": mode, "family": budget.family, "capacity": budget.capacity, "limits": budget.limit(),
            "logic_cells_estimate": round(logic_cells(total(res), budget.family), 1),
            "max_ii": max_ii, "ii": ii, "latency_cycles": lat, "folds": [f.to_json() for f in folds],

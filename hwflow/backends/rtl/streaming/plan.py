@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwflow.backends.rtl.streaming.folding import design_resources, folding_chooser, logic_cells, total
+from hwflow.backends.rtl.streaming.folding import (
+    design_resources,
+    exact_timing,
+    folding_chooser,
+    layer_cycles,
+    logic_cells,
+    total,
+)
 from hwflow.backends.rtl.streaming.layers import extract_layers
-from hwflow.backends.rtl.streaming.timing import cycles, schedule
 
 
 def plan_streaming(model_path: str | Path, board, throughput: float | None = None,
@@ -24,14 +30,17 @@ def plan_streaming(model_path: str | Path, board, throughput: float | None = Non
     layers = extract_layers(model, in_fmt)
     folds, choice = folding_chooser(b, throughput, clock_mhz, in_fmt=in_fmt)(layers)
     nbuf = int(choice.get("input_buffers", 1))
-    ii, latency = schedule([(ly.mw, ly.mh) for ly in layers], folds, nbuf)
+    ii, latency = exact_timing(layers, folds, nbuf, in_fmt.width)
     family = b.family  # folding_chooser has refused a family without a resource model
     res = design_resources(layers, folds, in_fmt.width, family, nbuf)
     tot = total(res)
     clock_hz = clock_mhz * 1e6 if clock_mhz else b.clock.frequency_hz
     cap = b.capacity
-    rows = [{"node": ly.name, "inputs": ly.mw, "outputs": ly.mh, "pe": f.pe, "simd": f.simd,
-             "cycles": cycles(ly.mw, ly.mh, f), "estimate": {k: round(v, 1) for k, v in r.items()}}
+    rows = [{"node": ly.name, "kind": "conv" if ly.conv is not None else "dense", "inputs": ly.mw, "outputs": ly.mh,
+             **({"conv": ly.conv.to_json()} if ly.conv is not None else {}),
+             **({"pool": ly.pool.to_json()} if ly.pool is not None else {}),
+             "pe": f.pe, "simd": f.simd,
+             "cycles": layer_cycles(ly, f), "estimate": {k: round(v, 1) for k, v in r.items()}}
             for ly, f, r in zip(layers, folds, res)]
     return {"board": b.name, "device": b.device, "family": b.family, "clock_hz": clock_hz,
             "throughput_target": throughput, "input_buffers": nbuf, "layers": rows, "ii": ii,
