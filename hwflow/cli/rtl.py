@@ -16,7 +16,8 @@ def rtl(
     output: Path = typer.Option(..., "-o", "--output", help="run directory"),
     top: str = typer.Option(None, help="top module name (default: model file name)"),
     latency_cutoff: float = typer.Option(
-        5.0, help="pipeline register spacing in da4ml delay units (~adder levels); <= 0: one stage"
+        None, help="pipeline register spacing in da4ml delay units (~adder levels); <= 0: one stage "
+        "(default 5, or chosen from --clock)"
     ),
     input_type: str = typer.Option(None, help="input format, e.g. 'ap_fixed<16,6>' (default: the IR's)"),
     no_lint: bool = typer.Option(False, "--no-lint", help="skip verilator --lint-only -Wall"),
@@ -26,16 +27,22 @@ def rtl(
     ),
     board: str = typer.Option(None, help="board name (boards/*.toml): choose the streaming folding to fit its device"),
     throughput: float = typer.Option(None, help="streaming: target inferences/s (at --clock or the board's clock)"),
-    clock: float = typer.Option(None, help="streaming: clock in MHz for --throughput (default: the board's)"),
+    clock: str = typer.Option(None, help="clock (40MHz, 25ns; a number is MHz): streaming: the clock of --throughput "
+                              "(default: the board's); parallel/folded: the pipeline depth that meets it on "
+                              "--timing-target with the fewest registers"),
+    timing_target: str = typer.Option("asic-osu018", help="parallel/folded with --clock: asic-osu018, ice40 or ecp5 "
+                                      "(the delay per adder level, hwflow/backends/rtl/pipeline_depth.py)"),
     folding: str = typer.Option(None, help="streaming: PExSIMD per layer, e.g. '4x2,2x8,1x8,1x2' (no search)"),
 ) -> None:
     """Verilog of the model with a valid/ready wrapper."""
     from hwflow.artifacts import read_json
     from hwflow.backends.rtl import generate_rtl
+    from hwflow.power.profile import parse_clock
 
+    clock = parse_clock(clock) if clock is not None else None
     p = generate_rtl(model, output, top=top, latency_cutoff=latency_cutoff, input_type=input_type, lint=not no_lint,
                      architecture=architecture, progress=print_progress, board=board, throughput=throughput,
-                     clock_mhz=clock, folding=folding)
+                     clock_mhz=clock, folding=folding, timing_target=timing_target)
     r = read_json(p)
     i, o = r["input"], r["output"]
     out.print(
@@ -43,6 +50,12 @@ def rtl(
         f"{r['pipeline']['architecture']}, latency {r['latency_cycles']} cycles, II {r['ii']}, "
         f"{len(r['files'])} files; {p}"
     )
+    timing = r["pipeline"].get("clock_choice")
+    if timing:
+        out.print(f"pipeline for {timing['clock_mhz']:g} MHz on {timing['timing_target']}: cutoff "
+                  f"{timing['chosen_cutoff']:g} of {timing['logic_depth_levels']:g} levels, {r['pipeline']['stages']} "
+                  f"stage(s), {timing['register_bits']} register bits (estimated stage delay "
+                  f"{timing['estimated_stage_ns']:g} ns)")
     if r.get("software"):
         from hwflow.ir.boundary import describe_record
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from da4ml.trace import comb_trace, to_pipeline
+from da4ml.trace import comb_trace
 
 from hwflow.artifacts import sanitize_identifier, stage
 from hwflow.backends.rtl.folded import choose_folding, trace_folded
@@ -15,6 +15,8 @@ from hwflow.backends.rtl.folded_verilog import folded_register_bits, write_folde
 from hwflow.backends.rtl.lint import lint_design
 from hwflow.backends.rtl.model_io import input_format, prepare_model
 from hwflow.backends.rtl.tracer import ElementFormat, trace_model
+from hwflow.backends.rtl.pipeline_depth import max_cutoff_for_clock, pipeline_for_clock, register_bits, stage_delay
+from hwflow.backends.rtl.pipeline_depth import split as split_pipeline
 from hwflow.backends.rtl.verilog import output_format, write_design
 from hwflow.errors import ConfigError
 from hwflow.ir.streamline import streamlining_record
@@ -27,7 +29,7 @@ def generate_rtl(
     run_dir: str | Path,
     *,
     top: str | None = None,
-    latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
+    latency_cutoff: float | None = None,
     input_type: str | None = None,
     lint: bool = True,
     architecture: str = "auto",
@@ -37,12 +39,16 @@ def generate_rtl(
     clock_mhz: float | None = None,
     folding: str | None = None,
 ) -> Path:
+    timing_target: str = "asic-osu018",
     """Write ``<run_dir>/verilog/*.v``, ``<run_dir>/model.onnx`` (the cleaned model the
     RTL implements, the reference for ``simulate``) and ``<run_dir>/rtl.json``.
 
     latency_cutoff: pipeline register spacing in da4ml's delay units (about one adder
     level each); higher = fewer stages and a slower clock, ``<= 0`` = a single
-    combinational stage between the input and output registers.
+    combinational stage between the input and output registers. Default: chosen from
+    ``clock_mhz`` when given (parallel/folded), else ``DEFAULT_LATENCY_CUTOFF``.
+    clock_mhz + timing_target (parallel/folded): the cutoff that meets the clock on the target
+    (asic-osu018, ice40, ecp5) with the fewest register bits (``pipeline_depth.py``).
     input_type: ``ap_fixed<W,I>``-style format of the input, required in spirit for models
     with a float input (default ``ap_fixed<16,6>`` then); overrides the IR's type.
     architecture: ``parallel`` (every layer unrolled, II = 1), ``folded`` (each conv layer
@@ -58,8 +64,6 @@ def generate_rtl(
     """
     model_path, run_dir = Path(model_path), Path(run_dir)
     top = sanitize_identifier(top or model_path.stem)
-    if latency_cutoff is None:
-        raise ConfigError("latency_cutoff must be a number")
     board_obj = None
     if board is not None:
         from hwflow.boards import load_board
@@ -75,9 +79,18 @@ def generate_rtl(
     if architecture != "streaming" and (throughput is not None or folding is not None):
         raise ConfigError("--throughput and --folding apply to the streaming architecture (give --board or "
                           "--architecture streaming)")
-    params = {"top": top, "latency_cutoff": float(latency_cutoff), "input_type": input_type,
+    # parallel/folded with a clock: the pipeline depth is chosen for it (pipeline_depth.py)
+    timing = (clock_mhz, timing_target) if clock_mhz and architecture != "streaming" else None
+    if timing and latency_cutoff is not None:
+        raise ConfigError("give --clock (the pipeline depth is chosen for it) or --latency-cutoff, not both")
+    if timing:
+        stage_delay(timing_target)  # an unknown target fails before any work
+    elif latency_cutoff is None:
+        latency_cutoff = DEFAULT_LATENCY_CUTOFF
+    params = {"top": top, "latency_cutoff": None if timing else float(latency_cutoff), "input_type": input_type,
               "architecture": architecture, "board": board_obj.name if board_obj else None,
-              "throughput": throughput, "clock_mhz": clock_mhz, "folding": folding}
+              "throughput": throughput, "clock_mhz": clock_mhz, "folding": folding,
+              **({"timing_target": timing_target} if timing else {})}
     with stage(run_dir, "rtl", inputs={"model": model_path}, params=params) as st:
         t0 = time.time()
         model, _types, boundary = prepare_model(model_path, input_type)
@@ -96,7 +109,7 @@ def generate_rtl(
             d = _build_streaming(model, in_fmt, vdir, top, progress, board_obj, throughput, clock_mhz, folding)
         else:
             build = _build_folded if fold else _build_parallel
-            d = build(model, in_fmt, fold, float(latency_cutoff), vdir, top, progress)
+            d = build(model, in_fmt, fold, latency_cutoff, vdir, top, progress, timing)
         t_trace = d.trace_time_s
         clean_path = run_dir / "model.onnx"
         model.save(str(clean_path))
@@ -133,8 +146,8 @@ def generate_rtl(
                 "software": software,
                 "streamlining": streamlining_record(model),
                 "pipeline": {
-                    **d.pipeline,
-                    "latency_cutoff": float(latency_cutoff),
+                    "latency_cutoff": None if latency_cutoff is None else float(latency_cutoff),
+                    **d.pipeline,  # the parallel/folded design's cutoff when chosen from the clock
                     # da4ml's estimate of its traced logic; none for the streaming MVUs
                     "estimated_luts_da4ml": float(sum(s.cost for s in d.stages)) if d.stages else None,
                 },
@@ -144,13 +157,6 @@ def generate_rtl(
             }
         )
     return run_dir / "rtl.json"
-
-
-def _bits(qints) -> list[int]:
-    from da4ml.types import minimal_kif
-
-    return [int(sum(minimal_kif(q))) for q in qints]
-
 
 
 @dataclass
@@ -168,15 +174,16 @@ class _Design:
     trace_time_s: float
 
 
-def _build_parallel(model, in_fmt, _fold, latency_cutoff, vdir, top, _progress) -> _Design:
+def _build_parallel(model, in_fmt, _fold, latency_cutoff, vdir, top, _progress, timing) -> _Design:
     t0 = time.time()
     tr = trace_model(model, in_fmt)
     # inputs no output depends on (zero weights) get width 0: no register, no unused bits
     comb = comb_trace(tr.inputs, tr.outputs, keep_dead_inputs=False)
-    if latency_cutoff > 0:
-        stages = list(to_pipeline(comb, latency_cutoff, retiming=True, verbose=False).solutions)
+    clock_choice = None
+    if timing:
+        stages, latency_cutoff, clock_choice = pipeline_for_clock(comb, *timing)
     else:
-        stages = [comb]
+        stages = split_pipeline(comb, float(latency_cutoff))
     out_fmt = output_format(stages[-1].out_qint)
     t_trace = time.time() - t0
     files, latency = write_design(vdir, top, stages, in_fmt, len(tr.inputs), out_fmt, len(tr.outputs))
@@ -184,14 +191,17 @@ def _build_parallel(model, in_fmt, _fold, latency_cutoff, vdir, top, _progress) 
         files=files, latency=latency, ii=1,
         in_port=(tr.input_name, tr.input_shape, len(tr.inputs)),
         out_port=(tr.output_name, tr.output_shape, len(tr.outputs)), out_fmt=out_fmt, stages=stages,
-        pipeline={"architecture": "parallel", "stages": len(stages),
-                  "register_bits": int(sum(sum(_bits(s.inp_qint)) for s in stages) + sum(_bits(stages[-1].out_qint)))},
+        pipeline={"architecture": "parallel", "stages": len(stages), "register_bits": register_bits(stages),
+                  "latency_cutoff": float(latency_cutoff),
+                  **({"clock_choice": clock_choice} if clock_choice else {})},
         trace_time_s=t_trace)
 
 
-def _build_folded(model, in_fmt, fold, latency_cutoff, vdir, top, progress) -> _Design:
+def _build_folded(model, in_fmt, fold, latency_cutoff, vdir, top, progress, timing) -> _Design:
     t0 = time.time()
     tr = trace_folded(model, in_fmt, fold, latency_cutoff, progress=progress)
+    if timing:  # the largest cutoff that meets the clock (no search over the segments' register bits)
+        latency_cutoff = max_cutoff_for_clock(*timing)
     out_fmt = output_format(tr.output_qints())
     t_trace = time.time() - t0
     files, sched = write_folded_design(vdir, top, tr, out_fmt)
@@ -205,7 +215,7 @@ def _build_folded(model, in_fmt, fold, latency_cutoff, vdir, top, progress) -> _
         out_port=(tr.output_name, tr.output_shape, len(tr.output_qints())), out_fmt=out_fmt,
         stages=[st for seg in tr.segments for st in seg.stages],
         pipeline={"architecture": "folded", "segments": len(tr.segments), "folded_layers": layers,
-                  "register_bits": folded_register_bits(tr, in_fmt, out_fmt)},
+                  "register_bits": folded_register_bits(tr, in_fmt, out_fmt), "latency_cutoff": float(latency_cutoff)},
         trace_time_s=t_trace)
 
 
