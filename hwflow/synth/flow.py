@@ -11,7 +11,6 @@ boards. Files go to ``<run>/fpga/<board or family>/``.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Callable
 
@@ -25,19 +24,9 @@ from hwflow.synth.nextpnr import BitstreamPacker, NextpnrPnR
 from hwflow.synth.resources import check_fit, utilization
 from hwflow.synth.vivado import VivadoFlow
 from hwflow.synth.yosys import YosysSynth
-from hwflow.tools import Nextpnr, Packer, Vivado, Yosys
+from hwflow.tools import Nextpnr, Packer, Vivado, Yosys, recorded_versions
 
 ASIC_TARGETS = ("asic-osu018",)
-
-
-@functools.lru_cache(maxsize=None)
-def _version_of(kind: str, family: str | None = None) -> str:
-    tool = {"yosys": lambda: Yosys(), "nextpnr": lambda: Nextpnr(family), "packer": lambda: Packer(family),
-            "vivado": lambda: Vivado()}[kind]()
-    try:
-        return tool.version()
-    except Exception as e:  # a version string is informative only; never fail a stage on it
-        return f"unknown ({type(e).__name__})"
 
 
 def resolve_target(target: str | None, board: Board | None) -> str:
@@ -98,7 +87,7 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
     design = load_design(run_dir)
     params = {"target": family, "board": b.name if b else None, "baud": baud, "design_id": f"{design.design_id:08x}"}
     with stage(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
-        st.tools = {"yosys": _version_of("yosys")}
+        st.tools = recorded_versions(Yosys())
         out_dir = run_dir / "fpga" / (b.name if b else family)
         if b is None:
             files, top, device = list(design.files), design.top, family_info(family).default_device
@@ -155,7 +144,7 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed, "router": router}
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:
-        st.tools = {"nextpnr": _version_of("nextpnr", b.family), "packer": _version_of("packer", b.family)}
+        st.tools = recorded_versions(Nextpnr(b.family), Packer(b.family))
         cons = out_dir / f"{b.name}.{b.constraints.format}"
         pnr = pnr_tool.run(run_dir / synth["netlist"], cons, out_dir, timeout=pnr_timeout, progress=progress)
         bitstream, pack_log = BitstreamPacker(b).run(pnr.routed, out_dir)
@@ -182,7 +171,7 @@ def _vivado_bitstream(run_dir: Path, b: Board, baud: int | None, prescreen_fit: 
         prescreen(design, b.capacity.lut, f"{b.device} ({b.title})")
     params = {"board": b.name, "baud": baud or b.uart.baud, "flow": "vivado"}
     with stage(run_dir, "bitstream", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
-        st.tools = {"vivado": _version_of("vivado")}
+        st.tools = recorded_versions(Vivado())
         files, xdc = _board_sources(design, b, out_dir, baud)
         res = VivadoFlow(b).run(files, TOP_NAME, xdc, out_dir)
         for f in (xdc, res.tcl, res.log, res.bitstream):
