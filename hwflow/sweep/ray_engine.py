@@ -141,12 +141,19 @@ class RaySession:
                 # a short path of its own: Ray's sockets live there (108-byte limit), and a
                 # `ray start` head on this machine keeps /tmp/ray to itself
                 self._tmp = tempfile.mkdtemp(prefix="hwray-", dir="/tmp")
-                ray.init(num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self._tmp,
+                # address "local": a new instance even when RAY_ADDRESS or a `ray start` says otherwise
+                ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self._tmp,
                          object_store_memory=80 * 2**20, **kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
             self._cleanup()
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
-            raise HwflowError(f"cannot start or reach {where}: {type(e).__name__}: {e}") from e
+            hint = ""
+            if self.address and os.environ.get("RAY_AUTH_MODE") is None:
+                # Ray >= 2.59 starts `ray start` heads with token authentication, and a driver
+                # sends the token (~/.ray/auth_token or RAY_AUTH_TOKEN) only in token mode
+                hint = ("; if the cluster uses token authentication (the default of `ray start` since "
+                        "Ray 2.59), set RAY_AUTH_MODE=token")
+            raise HwflowError(f"cannot start or reach {where}: {type(e).__name__}: {e}{hint}") from e
         finally:
             if threading_main():
                 for s, h in handlers.items():
