@@ -160,14 +160,14 @@ def test_cycle_model_matches_closed_form_mlp_timing(folds):
 
 def tiny_conv_net(path):
     """1x6x6 signed input -> Conv 3x3 same (bias) -> ReLU -> 4-bit quant -> MaxPool 2 ->
-    Conv 3x3 stride 2 pad 1 -> per-channel Add -> signed 4-bit quant -> Flatten -> MatMul."""
+    Conv 3x3 stride 2 pad 1 (2-bit weights: the select path) -> per-channel Add -> signed 4-bit quant -> Flatten -> MatMul."""
     b = GraphBuilder(3)
     x = b.quant("x", 2.0**-3, 5)
     bias = b.const(b.rng.integers(-4, 4, size=3) * 2.0**-3)
     h = b.node("Conv", [x, b.qweight((3, 1, 3, 3), bits=4, frac=2), bias], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     h = b.quant(b.node("Relu", [h]), 2.0**-2, 4, signed=0)
     h = b.node("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
-    h = b.node("Conv", [h, b.qweight((4, 3, 3, 3), bits=3, frac=1)], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+    h = b.node("Conv", [h, b.qweight((4, 3, 3, 3), bits=2, frac=1)], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                strides=[2, 2])
     h = b.node("Add", [h, b.const((b.rng.integers(-3, 3, size=(1, 4, 1, 1)) * 0.5))])
     h = b.quant(h, 2.0**-1, 4, signed=1)

@@ -93,7 +93,8 @@ def layer_features(ly: DenseLayer, f: Fold, in_w: int, family: str, nbuf: int = 
     in_signed = ly.in_lo < 0
     mul_a, mul_b = in_w + (0 if in_signed else 1), w_w
     n_mul = pe * simd
-    hard = m["dsp"] and mul_a <= m["dsp_a"] and mul_b <= m["dsp_b"] and mul_b > 1
+    # weights of 2 bits or fewer are selected, not multiplied (hwflow_mvu.v g_sel)
+    hard = m["dsp"] and mul_a <= m["dsp_a"] and mul_b <= m["dsp_b"] and mul_b > 2
     t = ly.tail
     param_w = (max(1, int(abs(t.bias).max(initial=0)).bit_length() + 1) if t.kind == "affine"
                else t.thresholds.shape[1] * (acc_w + 1))

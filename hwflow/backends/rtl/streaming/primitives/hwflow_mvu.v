@@ -203,7 +203,14 @@ module hwflow_mvu #(
           assign xv = $signed({1'b0, xr});
         end
         wire signed [W_W-1:0] wv = w_data[(p*SIMD + s)*W_W +: W_W];
-        assign prod[s] = xv * wv;
+        if (W_W <= 2) begin : g_sel
+          // weights in {-2, -1, 0, 1} (binary and ternary layers): select and negate in
+          // logic, no multiplier (synthesis would put even a 2-bit product in a DSP)
+          wire signed [PW-1:0] xe = PW'(xv);
+          assign prod[s] = (wv == 0) ? {PW{1'b0}} : (wv == 1) ? xe : (wv == -1) ? -xe : -(xe <<< 1);
+        end else begin : g_mul
+          assign prod[s] = xv * wv;
+        end
       end
       reg signed [ACC_W-1:0] dot;
       integer k;
