@@ -46,6 +46,10 @@ def hls(
     steps = BuildSteps(cosim=cosim, export=export, vsynth=vsynth)
     rec = run_hls(model, output, opts, samples=samples, seed=seed, build=build, build_steps=steps)
     cs = rec["csim"]
+    if rec.get("software"):
+        from hwflow.ir.boundary import describe_record
+
+        out.print(describe_record(rec["software"]))
     out.print(f"hls4ml {rec['backend']} {rec['io_type']} project: {output / rec['project_dir']}")
     out.print(f"C-sim compiled in {cs['compile_time_s']:.1f} s; {cs['samples']} samples, "
               f"{cs['mismatches']} mismatches against the reference")

@@ -170,6 +170,12 @@ def hardware_model(source, input_type=None):
 
     raw = source if isinstance(source, ModelWrapper) else load_model(str(source))
     model = clean_model(raw, **({"input_type": input_type} if input_type is not None else {}))
+    return model, boundary_around(raw, model)
+
+
+def boundary_around(raw, model) -> Boundary:
+    """The Boundary between ``raw`` (the model as given) and ``model`` (``clean_model(raw)``),
+    whose float tail is cut off here (in place)."""
     in_shape = _input_shape(raw)
     out_shape = [int(d) for d in raw.get_tensor_shape(raw.graph.output[0].name) or []] \
         if len(raw.graph.output) == 1 else []
@@ -180,9 +186,8 @@ def hardware_model(source, input_type=None):
     if pre_b64 and pre_b64 == raw.get_metadata_prop(PREPROCESSING_MODEL_KEY):
         pre_b64 = None
     front, front_ops = _front(model, onnx.load_from_string(base64.b64decode(pre_b64)) if pre_b64 else None)
-    b = Boundary(input_shape=in_shape, output_shape=out_shape or _output_shape(model, tail), layout=source_layout(raw),
-                 front=front, tail=tail, front_ops=front_ops, tail_ops=tail_ops)
-    return model, b
+    return Boundary(input_shape=in_shape, output_shape=out_shape or _output_shape(model, tail),
+                    layout=source_layout(raw), front=front, tail=tail, front_ops=front_ops, tail_ops=tail_ops)
 
 
 def _graph_inputs(model) -> list[str]:
@@ -321,5 +326,5 @@ def describe_record(rec: dict | None) -> str | None:
     return f"software before the hardware: {before}; after it: {after}"
 
 
-__all__ = ["Boundary", "hardware_model", "split_float_tail", "source_layout", "set_source_layout", "accuracy",
+__all__ = ["Boundary", "hardware_model", "boundary_around", "split_float_tail", "source_layout", "set_source_layout", "accuracy",
            "load_labels", "describe_record", "LAYOUT_KEY"]

@@ -35,7 +35,9 @@ def _to_rtl_layout(x: np.ndarray, fmt: PortFormat) -> np.ndarray:
 
 
 def load_stimulus(fmt: PortFormat, samples: int, data: str | Path | np.ndarray | None = None,
-                  dataset: str | None = None, seed: int = 0) -> Stimulus:
+                  dataset: str | None = None, seed: int = 0, boundary=None) -> Stimulus:
+    """``boundary`` (hwflow.ir.boundary.Boundary of the run): model inputs given as ``data``
+    go through the software before the hardware, as ``exec`` and ``sim`` run them."""
     if samples < 1:
         raise ConfigError(f"samples must be >= 1, got {samples}")
     if isinstance(data, str) and data == "zeros":
@@ -52,8 +54,12 @@ def load_stimulus(fmt: PortFormat, samples: int, data: str | Path | np.ndarray |
             x, src = load_array_file(p, "--data file"), f"{p.name}"  # finite numbers, no pickles
             if isinstance(x, dict):
                 raise ConfigError(f"--data {p} must be one array (.npy), not an .npz")
-        x = _to_rtl_layout(np.asarray(x, dtype=np.float64), fmt)[:samples]
-        return Stimulus(quantize_inputs(x, fmt), f"{len(x)} samples of {src}, rounded to the input grid")
+        if boundary is not None and (boundary.front is not None or boundary.layout is not None):
+            x = boundary.to_port(np.asarray(x, dtype=np.float64)[:samples])
+            how = "through the software before the hardware (" + ", ".join(boundary.before_ops()) + ")"
+        else:
+            x, how = _to_rtl_layout(np.asarray(x, dtype=np.float64), fmt)[:samples], "rounded to the input grid"
+        return Stimulus(quantize_inputs(x, fmt), f"{len(x)} samples of {src}, {how}")
     if dataset is not None:
         from hwflow.data import load_dataset
 

@@ -66,7 +66,11 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
         if rec is not None and rec.get("target") == target:
             return rec
     with stage(run_dir, "profile", inputs=inputs, params=params) as st:
-        stim = load_stimulus(design.input, samples, data=data, dataset=dataset, seed=seed)
+        from hwflow.ir.boundary import Boundary
+
+        boundary = Boundary.load(run_dir, design.raw.get("software"), design.raw["input"]["shape"],
+                                 design.raw["output"]["shape"])
+        stim = load_stimulus(design.input, samples, data=data, dataset=dataset, seed=seed, boundary=boundary)
         if target in ASIC_TARGETS:
             from hwflow.power.asic import profile_asic
 

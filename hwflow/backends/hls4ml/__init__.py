@@ -71,6 +71,9 @@ def run_hls(
         st.tools["hls4ml"] = hls4ml.__version__
         t0 = time.perf_counter()
         prepared = prepare(str(model))
+        software, software_files = _software_boundary(model, prepared, run_dir)
+        for f in software_files:
+            st.output(f)
         conv = convert(prepared, options, project_dir)
         convert_time = time.perf_counter() - t0
         (run_dir / "hls4ml_convert.log").write_text(conv.hls4ml_log)
@@ -79,6 +82,7 @@ def run_hls(
             "reuse_factor": options.reuse_factor, "project_dir": PROJECT_DIR,
             "project_name": options.project_name, "convert_time_s": round(convert_time, 3),
             "stripped_output_ops": prepared.stripped_ops, "channels_last": prepared.channels_last,
+            "software": software,
             "streamlining": streamlining_record(prepared.source),
             "precisions": [p.to_json() for p in conv.precisions],
         })
@@ -115,6 +119,22 @@ def run_hls(
     if missing_tool is not None:
         raise missing_tool
     return read_json(run_dir / "hls.json")
+
+
+def _software_boundary(model, prepared, run_dir: Path) -> tuple[dict | None, list[Path]]:
+    """What runs in software around the hls4ml design (``hwflow.ir.boundary``), written beside
+    it; none for a model with several inputs or outputs (no single port pair)."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from hwflow.ir import load_model
+    from hwflow.ir.boundary import boundary_around
+
+    raw = load_model(str(model))
+    if len(raw.graph.output) != 1 or len({i.name for i in raw.graph.input} - {t.name for t in raw.graph.initializer}) != 1:
+        return None, []
+    return boundary_around(raw, ModelWrapper(copy.deepcopy(prepared.source.model))).save(run_dir)
 
 
 def _top(options: HLSOptions) -> str:
