@@ -24,6 +24,30 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from hwflow import __version__
+
+        print(f"hwflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="also show third-party log lines (TensorFlow's "
+                                 "absl/oneDNN/CUDA notices, library warnings)"),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=lambda v: _print_version(v),
+                                 help="print hwflow's version and exit"),
+) -> None:
+    """Options of every command (give them before the command: hwflow -v export ...)."""
+    if not verbose:
+        from hwflow.cli.quiet import quiet_third_party
+
+        quiet_third_party()
+
+
 app.command("doctor")(doctor.doctor)
 app.command("train")(training.train)
 app.command("export")(training.export)
