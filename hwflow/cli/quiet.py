@@ -50,7 +50,10 @@ def quiet_third_party() -> None:
         with os.fdopen(r, "rb") as pipe:
             for line in pipe:
                 if not ABSL_LINE.match(line):
-                    os.write(real, line)
+                    try:
+                        os.write(real, line)
+                    except OSError:  # the real stderr went away: keep draining, never block writers
+                        pass
 
     t = threading.Thread(target=forward, name="hwflow-stderr-filter", daemon=True)
     t.start()
