@@ -1,6 +1,6 @@
 """FPGA synthesis, place-and-route, bitstreams and the board top.
 
-One class per tool: ``YosysSynth`` (pyosys in a subprocess), ``NextpnrPnR``,
+One class per tool: ``YosysSynth`` (pyosys in a process of its own), ``NextpnrPnR``,
 ``BitstreamPacker`` (icepack/ecppack), ``VivadoFlow`` (generated TCL). ``synthesize`` and
 ``build_bitstream`` are the stages (``synth.json``, ``bitstream.json``); the board top is
 hand-written Verilog (``verilog/``) plus generated parameter glue (``board_top``); the UART

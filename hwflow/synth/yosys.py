@@ -1,4 +1,4 @@
-"""Yosys synthesis for an FPGA family (through pyosys, one subprocess per job).
+"""Yosys synthesis for an FPGA family (through pyosys, one process per job).
 
 ``YosysSynth(family).run(files, top, out_dir)`` writes ``synth.ys`` (the script, kept for
 reproduction), ``yosys.log``, ``netlist.json`` and ``stat.json`` (``stat -json``) into
