@@ -6,7 +6,7 @@ Errors name the field and the line of the YAML file it came from (``ConfigError`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hwflow.errors import ConfigError
 
 Framework = Literal["qkeras", "brevitas"]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -124,21 +127,23 @@ def _line_of(raw, loc: tuple) -> int | None:
     return line
 
 
-def load_flow(path: str | Path) -> FlowConfig:
-    """Read and validate a flow file; relative model paths are resolved against its folder."""
+def load_yaml_model(path: str | Path, model: type[M], kind: str, shape: str) -> tuple[M, dict]:
+    """Read a YAML file and validate it as ``model``; errors name the file, line and field.
+    Returns the model and the raw mapping with its line marks (``_line_of`` reads them).
+    ``kind`` names the file in messages ("flow file"), ``shape`` its top-level keys."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
-        raise ConfigError(f"cannot read flow file {path}: {e.strerror}") from e
+        raise ConfigError(f"cannot read {kind} {path}: {e.strerror}") from e
     try:
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a flow file is a mapping (name:, model:, ...)")
+        raise ConfigError(f"{path}: a {kind} is a mapping ({shape})")
     try:
-        cfg = FlowConfig.model_validate(_strip_lines(raw))
+        return model.model_validate(_strip_lines(raw)), raw
     except ValidationError as e:
         msgs = []
         for err in e.errors():
@@ -147,7 +152,13 @@ def load_flow(path: str | Path) -> FlowConfig:
             field = ".".join(str(x) for x in loc) or "(top level)"
             where = f"{path}:{line}" if line else str(path)
             msgs.append(f"{where}: field '{field}': {err['msg']}")
-        raise ConfigError("invalid flow file:\n  " + "\n  ".join(msgs)) from None
+        raise ConfigError(f"invalid {kind}:\n  " + "\n  ".join(msgs)) from None
+
+
+def load_flow(path: str | Path) -> FlowConfig:
+    """Read and validate a flow file; relative model paths are resolved against its folder."""
+    path = Path(path)
+    cfg, _ = load_yaml_model(path, FlowConfig, "flow file", "name:, model:, ...")
     if cfg.model.path is not None and not cfg.model.path.is_absolute():
         cfg.model.path = (path.parent / cfg.model.path).resolve()
     return cfg

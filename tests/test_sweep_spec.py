@@ -118,3 +118,13 @@ def test_pareto_marks():
     assert pts[0]["pareto_fronts"] == ["accuracy_vs_lut"]
     assert "throughput_vs_lut" in pts[1]["pareto_fronts"] and pts[2]["pareto_fronts"] == []
     assert front([{"lut": 1, "accuracy": 0.5}, {"lut": 1, "accuracy": 0.5}], ("lut", "accuracy")) == [0, 1]
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "examples").glob("sweep_*.yaml")),
+                         ids=lambda p: p.name)
+def test_bundled_sweeps_validate(path):
+    sweep = load_sweep(path)
+    if sweep.spec.grid is not None:
+        assert len(grid_points(sweep)) >= 4
+    else:
+        assert sweep.spec.search.trials >= 4

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hwflow.config import FlowConfig, _LineLoader, _line_of, _strip_lines
+from hwflow.config import FlowConfig, _line_of, _strip_lines, load_yaml_model
 from hwflow.errors import ConfigError
 from hwflow.flow import STAGE_NAMES
 
@@ -214,25 +213,7 @@ def check_setting(dotted: str) -> None:
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file and its base flow file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read sweep file {path}: {e.strerror}") from e
-    try:
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 -- a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a sweep file is a mapping (name:, flow:, grid: or search:)")
-    try:
-        spec = SweepSpec.model_validate(_strip_lines(raw))
-    except ValidationError as e:
-        msgs = []
-        for err in e.errors():
-            loc = tuple(err["loc"])
-            line = _line_of(raw, loc)
-            msgs.append(f"{path}:{line or '?'}: field '{'.'.join(str(x) for x in loc) or '(top level)'}': {err['msg']}")
-        raise ConfigError("invalid sweep file:\n  " + "\n  ".join(msgs)) from None
+    spec, raw = load_yaml_model(path, SweepSpec, "sweep file", "name:, flow:, grid: or search:")
     sweep = Sweep(spec, path, _base_flow(path, spec), raw)
     axes = [("set", k) for k in spec.set]
     axes += [("grid", k) for k in spec.grid or {}] + [("search", "space", k) for k in (spec.search.space if spec.search else {})]
@@ -245,13 +226,13 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 def _base_flow(sweep_path: Path, spec: SweepSpec) -> dict:
-    from hwflow.config import load_flow
-
     flow_path = spec.flow if spec.flow.is_absolute() else sweep_path.parent / spec.flow
-    cfg = load_flow(flow_path)  # a broken base flow fails here, naming its own file and line
-    raw = _strip_lines(yaml.load(flow_path.read_text(), Loader=_LineLoader))  # noqa: S506
+    # a broken base flow fails here, naming its own file and line
+    cfg, raw = load_yaml_model(flow_path, FlowConfig, "flow file", "name:, model:, ...")
+    raw = _strip_lines(raw)
     if cfg.model.path is not None:  # relative to the base flow file, which the points do not sit beside
-        raw["model"]["path"] = str(cfg.model.path)
+        raw["model"]["path"] = str(cfg.model.path if cfg.model.path.is_absolute()
+                                   else (flow_path.parent / cfg.model.path).resolve())
     return raw
 
 
