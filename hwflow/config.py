@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hwflow.errors import ConfigError
 
@@ -78,7 +78,15 @@ class RtlSpec(_Strict):
 class TargetsSpec(_Strict):
     fpga: list[Literal["ice40", "ecp5", "gowin", "xilinx"]] = Field(default_factory=list)
     boards: list[str] = Field(default_factory=list)
+    # the names `hwflow profile --target` takes (asic-osu018); the bare library name of
+    # earlier flow files (osu018) is still read
     asic: list[Literal["osu018"]] = Field(default_factory=list)
+
+    @field_validator("asic", mode="before")
+    @classmethod
+    def _cli_names(cls, v):
+        return [x[len("asic-"):] if isinstance(x, str) and x.startswith("asic-") else x for x in v] \
+            if isinstance(v, list) else v
 
 
 class FlowConfig(_Strict):
@@ -88,8 +96,30 @@ class FlowConfig(_Strict):
     hls: HlsSpec = Field(default_factory=HlsSpec)
     rtl: RtlSpec = Field(default_factory=RtlSpec)
     targets: TargetsSpec = Field(default_factory=TargetsSpec)
-    clock_mhz: float = Field(40.0, gt=0)
+    clock: str | float | None = Field(None, description="clock: a frequency (40MHz) or a period (25ns); a bare "
+                                      "number is MHz (as --clock)")
+    clock_mhz: float = Field(40.0, gt=0, description="deprecated spelling of clock (MHz)")
     profile_samples: int = Field(200, ge=1, description="samples driven through the gate-level simulation")
+
+
+    @model_validator(mode="after")
+    def _one_clock(self):
+        if self.clock is not None:
+            if "clock_mhz" in self.model_fields_set:
+                raise ValueError("give clock (40MHz, 25ns) or the deprecated clock_mhz, not both")
+            from hwflow.units import parse_clock
+
+            try:
+                self.clock_mhz = parse_clock(self.clock)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        return self
+
+    def deprecations(self) -> list[str]:
+        """Notes on deprecated spellings this flow file uses."""
+        if "clock_mhz" in self.model_fields_set and self.clock is None:
+            return [f"clock_mhz is deprecated: write `clock: {self.clock_mhz:g}MHz`"]
+        return []
 
 
 class _LineLoader(yaml.SafeLoader):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from rich.console import Console
@@ -47,3 +48,31 @@ def cli_command(fn: F) -> F:
             sys.exit(getattr(e, "exit_code", 130))
 
     return wrapper  # type: ignore[return-value]
+
+
+def hardware_run(run: Path, command: str) -> Path:
+    """The directory holding rtl.json for ``hwflow <command> RUN``: RUN itself (made by
+    ``hwflow rtl MODEL -o RUN``) or RUN/hw (made by ``hwflow run FLOW -o RUN``); a model
+    file given instead is refused with the command that makes a run directory from it."""
+    from hwflow.errors import ConfigError
+
+    run = Path(run)
+    if run.is_file():
+        raise ConfigError(f"`hwflow {command}` takes a run directory, and {run} is a file: make one with "
+                          f"`hwflow rtl {run} -o RUN`, then run `hwflow {command} RUN`")
+    if not (run / "rtl.json").exists() and (run / "hw" / "rtl.json").exists():
+        return run / "hw"  # the layout of `hwflow run -o RUN`
+    return run
+
+
+def model_file(model: Path, command: str) -> Path:
+    """A model argument that is a directory gets a message naming what to give instead."""
+    from hwflow.errors import InvalidModelFile
+
+    model = Path(model)
+    if model.is_dir():
+        inner = next((p for p in (model / "model.onnx", model / "hw" / "model.onnx") if p.is_file()), None)
+        hint = (f"; the model of that run directory is {inner}" if inner else "")
+        raise InvalidModelFile(f"`hwflow {command}` takes a model file (.onnx), not a directory{hint}",
+                               path=str(model))
+    return model

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, out, print_progress
+from hwflow.cli.common import cli_command, hardware_run, out, print_progress
 
 
 def _resources_line(r: dict) -> str:
@@ -18,7 +18,8 @@ def _resources_line(r: dict) -> str:
 @cli_command
 def synth(
     run: Path = typer.Argument(..., help="run directory with rtl.json"),
-    target: str = typer.Option(None, help="ecp5 | ice40 | gowin | xilinx (asic-osu018: see `hwflow profile`)"),
+    target: str = typer.Option(None, help="FPGA family: ecp5, ice40, gowin or xilinx (ASIC area and power: "
+                               "`hwflow profile`)"),
     board: str = typer.Option(None, help="board name from boards/ (synthesizes the UART board top, checks fit)"),
     baud: int = typer.Option(None, help="UART baud rate of the board top (default: the board's)"),
     prescreen: bool = typer.Option(True, help="refuse designs the RTL generator estimates at > 2x the device"),
@@ -26,6 +27,7 @@ def synth(
     """Synthesis with Yosys: resources per family (synth.json), fit check with --board."""
     from hwflow.synth import synthesize
 
+    run = hardware_run(run, "synth")
     r = synthesize(run, target=target, board=board, baud=baud, prescreen_fit=prescreen, progress=print_progress)
     out.print(_resources_line(r))
     lut = r["utilization"]["lut"]
@@ -50,6 +52,7 @@ def bitstream(
     """Board top -> Yosys -> fit check -> nextpnr -> icepack/ecppack (Vivado for Xilinx boards)."""
     from hwflow.synth import build_bitstream
 
+    run = hardware_run(run, "bitstream")
     r = build_bitstream(run, board, baud=baud, seed=seed, prescreen_fit=prescreen, router=router,
                         progress=print_progress, pnr_timeout=None if pnr_timeout is None else pnr_timeout * 60)
     fmax = r.get("fmax_min_mhz")
@@ -73,6 +76,7 @@ def deploy(
     """Send inputs to the board over UART and compare its answers with the reference."""
     from hwflow.synth.deploy import deploy as run_deploy
 
+    run = hardware_run(run, "deploy")
     r = run_deploy(run, board, port=port, inputs=inputs, samples=samples, window=window, baud=baud)
     out.print(f"{r['samples']} samples, 0 mismatches; {r['inferences_per_s']} inferences/s "
               f"(UART bound {r['uart_bound_inferences_per_s']}/s)")

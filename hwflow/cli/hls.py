@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, out
+from hwflow.cli.common import cli_command, model_file, out
 
 
 @cli_command
@@ -19,7 +19,8 @@ def hls(
     reuse: int = typer.Option(1, "--reuse", help="reuse factor of every layer"),
     layer_reuse: list[str] = typer.Option([], "--layer-reuse", help="NODE=N: reuse factor of one ONNX node"),
     part: str = typer.Option(None, help="FPGA part (default: the backend's)"),
-    clock: float = typer.Option(5.0, "--clock", help="clock period in ns"),
+    clock: str = typer.Option("200MHz", "--clock", help="clock: a frequency (200MHz) or a period (5ns); a bare "
+                              "number is MHz"),
     samples: int = typer.Option(1000, help="random samples checked (corners are added)"),
     seed: int = typer.Option(0, help="stimulus seed"),
     build: bool = typer.Option(False, help="run vendor HLS synthesis (needs vitis_hls/vivado_hls)"),
@@ -31,6 +32,7 @@ def hls(
     from hwflow.backends.hls4ml import BuildSteps, HLSOptions, LayerOptions, run_hls
     from hwflow.errors import ConfigError
 
+    model = model_file(model, "hls")
     if not model.is_file():
         from hwflow.errors import InvalidModelFile
 
@@ -41,8 +43,10 @@ def hls(
         if not sep or not value.isdigit():
             raise ConfigError(f"--layer-reuse expects NODE=N, got {item!r}")
         layers[name] = LayerOptions(reuse_factor=int(value))
+    from hwflow.units import parse_clock
+
     opts = HLSOptions(backend=backend, io_type=io, strategy=strategy, reuse_factor=reuse, part=part,
-                      clock_period=clock, layers=layers)
+                      clock_period=1e3 / parse_clock(clock), layers=layers)
     steps = BuildSteps(cosim=cosim, export=export, vsynth=vsynth)
     rec = run_hls(model, output, opts, samples=samples, seed=seed, build=build, build_steps=steps)
     cs = rec["csim"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from hwflow.cli.common import cli_command, out
+from hwflow.cli.common import cli_command, model_file, out
 
 
 @cli_command
@@ -22,12 +22,13 @@ def inspect(
     board: str = typer.Option(None, "--board", help="also show the streaming design hwflow rtl --board would "
                               "build (folding, cycles, II, estimated LUT/FF/BRAM/DSP per layer), building nothing"),
     throughput: float = typer.Option(None, "--throughput", help="with --board: target inferences/s"),
-    clock: float = typer.Option(None, "--clock", help="with --board: clock in MHz (default: the board's)"),
+    clock: str = typer.Option(None, "--clock", help="with --board: clock, a frequency (40MHz) or a period (25ns); "
+                              "a bare number is MHz (default: the board's)"),
 ) -> None:
     """Layers, shapes, fixed-point types, MACs, bit-operations and weight bits of a QONNX model."""
     from hwflow.ir import clean_model, infer_fixed_point, ir_summary, load_model
 
-    m = load_model(model)
+    m = load_model(model_file(model, "inspect"))
     if not raw:
         m = clean_model(m)
     types = infer_fixed_point(m)
@@ -43,7 +44,10 @@ def inspect(
     if board is not None:
         from hwflow.backends.rtl.streaming.plan import plan_streaming
 
-        summary["streaming_plan"] = plan_streaming(model, board, throughput=throughput, clock_mhz=clock)
+        from hwflow.units import parse_clock
+
+        summary["streaming_plan"] = plan_streaming(model, board, throughput=throughput,
+                                                   clock_mhz=None if clock is None else parse_clock(clock))
     elif throughput is not None or clock is not None:
         from hwflow.errors import ConfigError
 
@@ -153,6 +157,7 @@ def exec_(
     from hwflow.artifacts import load_array_file
     from hwflow.ir import ReferenceExecutor, clean_model, load_model
 
+    model = model_file(model, "exec")
     # finite real numbers only, no pickles, file gate first (InvalidInputsFile otherwise)
     x = load_array_file(inputs, "inputs file")
     y_labels = None

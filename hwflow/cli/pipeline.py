@@ -39,6 +39,8 @@ def run(
     an interrupted stage is redone on the next run.
     """
     cfg = load_flow(flow or _demo_path())
+    for note in cfg.deprecations():
+        console.print(f"[yellow]note:[/] {note}")
     run_dir = output or Path("runs") / cfg.name
     started: dict[str, float] = {}
     rows: dict[str, tuple[str, str]] = {}
@@ -92,9 +94,10 @@ def run(
 
 
 @cli_command
-def report(run_dir: Path = typer.Argument(..., help="run directory")) -> None:
+def report(run: Path = typer.Argument(..., help="run directory (of `hwflow rtl -o RUN` or `hwflow run -o RUN`)")
+           ) -> None:
     """Markdown and HTML report of a run (report.md, report.html, plots/)."""
     from hwflow.report import write_report
 
-    paths = write_report(run_dir)
+    paths = write_report(run)
     out.print(f"wrote {paths['markdown']} and {paths['html']}")

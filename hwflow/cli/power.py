@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, out, print_progress
+from hwflow.cli.common import cli_command, hardware_run, out, print_progress
 
 
 @cli_command
 def profile(
     run: Path = typer.Argument(..., help="run directory with rtl.json"),
     target: str = typer.Option("asic-osu018", help="asic-osu018 | ecp5 | ice40"),
-    clock: str = typer.Option("40MHz", help="clock frequency (40MHz) or period (25ns)"),
+    clock: str = typer.Option("40MHz", help="clock: a frequency (40MHz) or a period (25ns); a bare number is MHz"),
     data: str = typer.Option(None, help="model inputs as .npy (real values), or 'zeros'"),
     dataset: str = typer.Option(None, help="drive the simulation with this dataset's test split (hgcal, jets, digits)"),
     samples: int = typer.Option(200, help="samples streamed through the gate-level simulation"),
@@ -32,6 +32,7 @@ def profile(
     """Area, power and energy per inference."""
     from hwflow.power import profile as run_profile
 
+    run = hardware_run(run, "profile")
     r = run_profile(run, target=target, clock_mhz=clock, samples=samples, data=data, dataset=dataset, seed=seed,
                     simulator=simulator, synth=effort, progress=None if quiet else print_progress)
     if compare_weights:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from hwflow.cli.common import cli_command, out, print_progress
+from hwflow.cli.common import cli_command, hardware_run, model_file, out, print_progress
 
 
 @cli_command
@@ -37,7 +37,9 @@ def rtl(
     """Verilog of the model with a valid/ready wrapper."""
     from hwflow.artifacts import read_json
     from hwflow.backends.rtl import generate_rtl
-    from hwflow.power.profile import parse_clock
+    from hwflow.units import parse_clock
+
+    model = model_file(model, "rtl")
 
     clock = parse_clock(clock) if clock is not None else None
     p = generate_rtl(model, output, top=top, latency_cutoff=latency_cutoff, input_type=input_type, lint=not no_lint,
@@ -91,6 +93,7 @@ def sim(
 
     from hwflow.ir.boundary import describe_record
 
+    run = hardware_run(run, "sim")
     r = simulate(run, inputs=inputs, samples=samples, vcd=vcd, seed=seed, save_outputs=save_outputs,
                  engine=engine, progress=print_progress, raw_ports=raw, labels=labels)
     if r.get("software"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +11,7 @@ from hwflow.artifacts import is_up_to_date, stage, stage_record, write_json
 from hwflow.backends.rtl.design import load_design
 from hwflow.errors import ConfigError
 from hwflow.power.data import load_stimulus
+from hwflow.units import parse_clock
 
 ASIC_TARGETS = ("asic-osu018",)
 FPGA_TARGETS = ("ecp5", "ice40")
@@ -19,22 +19,6 @@ TARGETS = ASIC_TARGETS + FPGA_TARGETS
 # bumped whenever the analysis changes, so that a recorded profile of an older flow is
 # never reused (2: fan-out buffer trees before OpenSTA)
 FLOW_VERSION = 2
-
-
-def parse_clock(text: str | float) -> float:
-    """'40MHz' / '40 MHz' / '1.5GHz' / '25ns' / 40 -> MHz."""
-    if isinstance(text, (int, float)):
-        mhz = float(text)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(ghz|mhz|khz|hz|ns|us)?\s*", text, re.I)
-        if not m:
-            raise ConfigError(f"clock {text!r}: give a frequency like 40MHz or a period like 25ns")
-        v, unit = float(m.group(1)), (m.group(2) or "mhz").lower()
-        mhz = {"ghz": v * 1e3, "mhz": v, "khz": v * 1e-3, "hz": v * 1e-6,
-               "ns": 1e3 / v if v else 0.0, "us": 1.0 / v if v else 0.0}[unit]
-    if not mhz > 0:
-        raise ConfigError(f"clock must be positive, got {text!r}")
-    return mhz
 
 
 def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float | str = 40.0, samples: int = 200,

@@ -38,7 +38,8 @@ def resolve_target(target: str | None, board: Board | None) -> str:
             raise ConfigError(f"give --target ({' | '.join(FAMILIES)}) or --board")
         return board.family
     if target not in FAMILIES:
-        raise ConfigError(f"unknown target {target!r}; choose one of: {', '.join(FAMILIES + ASIC_TARGETS)}")
+        raise ConfigError(f"unknown target {target!r}; choose one of: {', '.join(FAMILIES)} (ASIC area and power: "
+                          f"`hwflow profile`)")
     if board is not None and board.family != target:
         raise ConfigError(f"board {board.name} is an {board.family} board, not {target}")
     return target
