@@ -189,3 +189,31 @@ def test_tiny_conv_net_streaming_10k_bit_exact(tmp_path):
     assert r["samples"] == 10_000 and r["mismatches"] == 0 and r["passed"]
     assert r["latency_measured"] == [rec["latency_cycles"]] and r["ii_as_declared"]
     assert rec["ii"] < rec["latency_cycles"]  # more than one image in flight
+
+
+# zoo conv nets (trained a few epochs here), streaming co-simulation at 10,000 samples;
+# docs/streaming.md has the fully trained runs with the CLI
+ZOO_CASES = {
+    # name, framework, epochs, folding (PE x SIMD per layer; one fast enough to simulate)
+    "digits_cnn_qkeras": ("digits_cnn", "qkeras", 1, "8x9,16x8,10x16"),
+    "digits_cnn_brevitas": ("digits_cnn", "brevitas", 1, "8x9,16x8,10x16"),
+    "biper_bnn_qkeras": ("biper_bnn", "qkeras", 2, "8x3,8x96,4x96,1x4"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(ZOO_CASES))
+def test_zoo_conv_streaming_10k(tmp_path, case):
+    name, framework, epochs, folding = ZOO_CASES[case]
+    if framework == "qkeras":
+        from hwflow.train.keras import train_keras as train
+    else:
+        from hwflow.train.torch import train_torch as train
+    train(name, tmp_path / "train", epochs=epochs, seed=0)
+    run = tmp_path / "run"
+    generate_rtl(tmp_path / "train" / "model.onnx", run, architecture="streaming", folding=folding)
+    rec = read_json(run / "rtl.json")
+    assert sum("conv" in x for x in rec["pipeline"]["layers"]) == (3 if name == "biper_bnn" else 2)
+    r = simulate(run, samples=10_000, seed=1)
+    assert r["samples"] == 10_000 and r["mismatches"] == 0 and r["passed"]
+    assert r["latency_measured"] == [rec["latency_cycles"]] and r["ii_as_declared"]

@@ -164,7 +164,27 @@ class _Gather:
         return not self.full and self.cnt == 0
 
 
-class _Swu:
+def _raster_next(y: int, x: int, h: int, w: int) -> tuple[int, int]:
+    """The position after (y, x) in an h x w raster (wrapping to the next image)."""
+    if x == w - 1:
+        return (0 if y == h - 1 else y + 1), 0
+    return y, x + 1
+
+
+class _Registered:
+    """A unit whose output register advances on ce = ~m_valid | m_ready (the window unit
+    and the pool)."""
+
+    valid = False
+
+    def m_valid(self, s_valid):
+        return self.valid
+
+    def ce(self, m_ready):
+        return not self.valid or m_ready
+
+
+class _Swu(_Registered):
     def __init__(self, p):
         self.p = p
         self.hp = p["H"] + p["PT"] + p["PB"]
@@ -185,54 +205,40 @@ class _Swu:
         dy, dx = self.py - (p["KH"] - 1), self.px - (p["KW"] - 1)
         return dy >= 0 and dy % p["SH"] == 0 and dx >= 0 and dx % p["SW"] == 0
 
-    def m_valid(self, s_valid):
-        return self.valid
-
     def s_ready(self, m_ready):
-        return (not self.valid or m_ready) and not self._pad()
+        return self.ce(m_ready) and not self._pad()
 
     def tick(self, s_valid, m_ready):
-        ce = not self.valid or m_ready
+        ce = self.ce(m_ready)
         step = ce and (s_valid or (self._pad() and not self._before_first()))
         if ce:
             self.valid = step and self._emit()
         if step:
-            if self.px == self.wp - 1:
-                self.px = 0
-                self.py = 0 if self.py == self.hp - 1 else self.py + 1
-            else:
-                self.px += 1
+            self.py, self.px = _raster_next(self.py, self.px, self.hp, self.wp)
 
     def idle(self):
         return self.py == 0 and self.px == 0 and not self.valid
 
 
-class _Pool:
+class _Pool(_Registered):
     def __init__(self, p):
         self.h, self.w, self.k = p["H"], p["W"], p["K"]
         self.oh, self.ow = self.h // self.k, self.w // self.k
         self.y = self.x = 0
         self.valid = False
 
-    def m_valid(self, s_valid):
-        return self.valid
-
     def s_ready(self, m_ready):
-        return not self.valid or m_ready
+        return self.ce(m_ready)
 
     def tick(self, s_valid, m_ready):
-        ce = not self.valid or m_ready
+        ce = self.ce(m_ready)
         take = s_valid and ce
         inside = self.y < self.oh * self.k and self.x < self.ow * self.k
         last = self.y % self.k == self.k - 1 and self.x % self.k == self.k - 1
         if ce:
             self.valid = take and inside and last
         if take:
-            if self.x == self.w - 1:
-                self.x = 0
-                self.y = 0 if self.y == self.h - 1 else self.y + 1
-            else:
-                self.x += 1
+            self.y, self.x = _raster_next(self.y, self.x, self.h, self.w)
 
     def idle(self):
         return self.x == 0 and self.y == 0 and not self.valid
