@@ -9,10 +9,24 @@ import typer
 from hwflow.cli.common import cli_command, hardware_run, out, print_progress
 
 
-def _resources_line(r: dict) -> str:
-    res = r["resources"]
-    return (f"{res['lut']} LUT, {res['ff']} FF, {res['carry']} carry, {res['bram']:g} BRAM, {res['dsp']} DSP"
-            f" ({r['family']}, {r['synthesized']})")
+def _resources_lines(r: dict) -> list[str]:
+    """Cells as mapped, then each resource against the device (LUTs there count carry/LUT-RAM
+    cells as the logic cells they occupy: lut_equivalent)."""
+    res, util = r["resources"], r["utilization"]
+    lines = [f"{r['family']} ({r['synthesized']}): {res['lut']} LUT, {res['ff']} FF, {res['carry']} carry, "
+             f"{res['bram']:g} BRAM, {res['dsp']} DSP"]
+    names = {"lut": "logic cells (LUT + carry + LUT-RAM)", "ff": "FF", "bram": "BRAM", "dsp": "DSP"}
+    lines.append(f"{r['device']}: " + ", ".join(
+        f"{names[k]} {row['used']:g}/{row['available']:g} ({row['percent']}%)" for k, row in util.items())
+        + ("" if r["fits"] else " -- does NOT fit"))
+    t = r.get("timing") or {}
+    if t.get("critical_path_ns"):
+        lines.append(f"timing estimate ({t['tool']}): critical path {t['critical_path_ns']:.3f} ns, Fmax <= "
+                     f"{t['fmax_upper_bound_mhz']:.1f} MHz"
+                     + (f"; slack {t['slack_ns']:+.3f} ns at {t['clock_mhz']:g} MHz" if "slack_ns" in t else ""))
+    elif t.get("note"):
+        lines.append(f"timing: {t['note']}")
+    return lines
 
 
 @cli_command
@@ -23,16 +37,20 @@ def synth(
     board: str = typer.Option(None, help="board name from boards/ (synthesizes the UART board top, checks fit)"),
     baud: int = typer.Option(None, help="UART baud rate of the board top (default: the board's)"),
     prescreen: bool = typer.Option(True, help="refuse designs the RTL generator estimates at > 2x the device"),
+    clock: str = typer.Option(None, help="clock for the timing estimate's slack: a frequency (40MHz) or a period "
+                              "(25ns); a bare number is MHz"),
 ) -> None:
-    """Synthesis with Yosys: resources per family (synth.json), fit check with --board."""
+    """Synthesis with Yosys: resources and device utilization (synth.json), a timing estimate (Yosys sta,
+    iCE40), fit check with --board."""
     from hwflow.synth import synthesize
 
     run = hardware_run(run, "synth")
-    r = synthesize(run, target=target, board=board, baud=baud, prescreen_fit=prescreen, progress=print_progress)
-    out.print(_resources_line(r))
-    lut = r["utilization"]["lut"]
-    out.print(f"{r['device']}: {lut['used']}/{lut['available']} LUT ({lut['percent']}%)"
-              + ("" if r["fits"] else " -- does NOT fit"))
+    from hwflow.units import parse_clock
+
+    r = synthesize(run, target=target, board=board, baud=baud, prescreen_fit=prescreen, progress=print_progress,
+                   clock_mhz=None if clock is None else parse_clock(clock))
+    for line in _resources_lines(r):
+        out.print(line)
     if r.get("note"):
         out.print(f"[yellow]{r['note']}[/]")
     out.print(f"wrote {run / 'synth.json'}")

@@ -76,17 +76,20 @@ def prescreen(design: RtlDesign, capacity_lut: int, device: str) -> None:
 
 def synthesize(run_dir: str | Path, target: str | None = None, board: str | Board | None = None,
                baud: int | None = None, prescreen_fit: bool = True,
-               progress: Callable[[str], None] | None = None) -> dict:
+               progress: Callable[[str], None] | None = None, clock_mhz: float | None = None) -> dict:
     """Yosys synthesis; writes ``synth.json`` and returns its stage-specific result.
 
     With a board, a design whose generator estimate is far above the device is refused
     before synthesis (``prescreen``), and the synthesized counts are checked (``check_fit``).
-    ``progress`` gets a line per Yosys pass."""
+    ``progress`` gets a line per Yosys pass. The record has a timing estimate
+    (``hwflow.synth.timing``: Yosys ``sta``, iCE40 only), with the slack at ``clock_mhz``."""
     run_dir = Path(run_dir).resolve()  # the tools run in other working directories
     b = load_board(board) if isinstance(board, (str, Path)) else board
     family = resolve_target(target, b)
     design = load_design(run_dir)
     params = {"target": family, "board": b.name if b else None, "baud": baud, "design_id": f"{design.design_id:08x}"}
+    if clock_mhz is not None:  # only when set: records of runs without it stay valid
+        params["clock_mhz"] = clock_mhz
     with stage(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=params) as st:
         st.tools = recorded_versions(Yosys())
         out_dir = run_dir / "fpga" / (b.name if b else family)
@@ -119,6 +122,11 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
         for f in (res.netlist, res.stat, res.log, res.script):
             st.output(f)
         result["netlist"] = str(res.netlist.relative_to(run_dir))
+        from hwflow.synth.timing import estimate_timing
+
+        result["timing"] = estimate_timing(family, device, res.netlist, top, clock_mhz)
+        if result["timing"].get("log"):
+            st.output(res.netlist.parent / result["timing"]["log"])
         st.result = result
     return result
 
