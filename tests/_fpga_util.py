@@ -9,7 +9,7 @@ import numpy as np
 
 from hwflow.backends.rtl.design import RtlDesign, load_design
 from hwflow.synth.board_top import TOP_NAME, BoardTopParams, write_board_top
-from hwflow.sim.runner import verilator_environ
+from hwflow.tools.cocotb import verilator_environ
 
 REPO = Path(__file__).resolve().parents[1]
 RTL_TESTS = REPO / "rtl_tests"

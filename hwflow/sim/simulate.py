@@ -19,7 +19,8 @@ from hwflow.backends.rtl.words import read_hex, write_hex
 from hwflow.errors import ConfigError, HwflowError, MismatchError
 from hwflow.ir.boundary import Boundary, accuracy, load_labels
 from hwflow.sim import bulk, codec
-from hwflow.sim.runner import build, run_testbench
+from hwflow.sim.runner import run_testbench
+from hwflow.tools.cocotb import build
 
 DEFAULT_SAMPLES = 1000
 
