@@ -88,8 +88,11 @@ def test_layout_rule():
     with pytest.raises(ModelError, match=r"\[N, 6, 5, 2\] \(NHWC"):
         b.graph_layout(x.reshape(3, -1))
     assert b.before_ops() == ["Transpose NHWC -> NCHW"] and b.after_ops() == []
-    flat = Boundary(input_shape=[1, 60], output_shape=[1, 4])
-    assert flat.graph_layout(x).shape == (3, 60)  # no source layout: same size reshapes
+    image = Boundary(input_shape=[1, 1, 6, 10], output_shape=[1, 4])  # no source layout recorded
+    assert image.graph_layout(x.reshape(3, 60)).shape == (3, 1, 6, 10)  # flat samples
+    assert image.graph_layout(x.reshape(3, 6, 10)).shape == (3, 1, 6, 10)  # only a size-1 dimension differs
+    with pytest.raises(ModelError):  # a reshape would reorder the values
+        image.graph_layout(x)
 
 
 @pytest.mark.tools

@@ -125,8 +125,9 @@ class Boundary:
 
     def graph_layout(self, x: np.ndarray, what: str = "inputs") -> np.ndarray:
         """The user's batch in the graph's layout: a Keras-exported model takes NHWC (its
-        source layout) or NCHW (the graph's); other shapes of the same size are reshaped
-        only when no source layout was recorded."""
+        source layout) or NCHW (the graph's); flat samples, or samples that differ from the
+        graph's shape only in dimensions of size 1, are reshaped when no source layout was
+        recorded (nothing else is: a reshape of other shapes could reorder the values)."""
         x = np.asarray(x, dtype=np.float64)
         want = tuple(self.input_shape[1:])
         if x.shape[1:] == want:
@@ -134,8 +135,8 @@ class Boundary:
         if self._transposes(self.input_shape) and x.ndim == 4 and x.shape[1:] == (want[1], want[2], want[0]):
             return x.transpose(NHWC_TO_NCHW)
         per = int(np.prod(want))
-        if self.layout is None and x.ndim >= 1 and x.size and x.size % per == 0 and \
-                int(np.prod(x.shape[1:])) == per:
+        squeezed = [d for d in x.shape[1:] if d != 1] == [d for d in want if d != 1]
+        if self.layout is None and x.ndim >= 1 and int(np.prod(x.shape[1:])) == per and (x.ndim == 2 or squeezed):
             return x.reshape((-1, *want))
         accepted = f"[N, {', '.join(map(str, want))}]"
         if self._transposes(self.input_shape):

@@ -55,7 +55,12 @@ def load_stimulus(fmt: PortFormat, samples: int, data: str | Path | np.ndarray |
             if isinstance(x, dict):
                 raise ConfigError(f"--data {p} must be one array (.npy), not an .npz")
         if boundary is not None and (boundary.front is not None or boundary.layout is not None):
-            x = boundary.to_port(np.asarray(x, dtype=np.float64)[:samples])
+            x = np.asarray(x, dtype=np.float64)[:samples]
+            per = int(np.prod(boundary.input_shape[1:]))
+            if x.ndim < 1 or int(np.prod(x.shape[1:])) != per:
+                raise ConfigError(f"--data samples of shape {list(x.shape[1:])} have {int(np.prod(x.shape[1:]))} "
+                                  f"elements; the model takes {per} ({boundary.input_shape[1:]})")
+            x = boundary.to_port(x)
             how = "through the software before the hardware (" + ", ".join(boundary.before_ops()) + ")"
         else:
             x, how = _to_rtl_layout(np.asarray(x, dtype=np.float64), fmt)[:samples], "rounded to the input grid"
