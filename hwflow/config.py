@@ -100,6 +100,9 @@ class FlowConfig(_Strict):
                                       "number is MHz (as --clock)")
     clock_mhz: float = Field(40.0, gt=0, description="deprecated spelling of clock (MHz)")
     profile_samples: int = Field(200, ge=1, description="samples driven through the gate-level simulation")
+    # yosys: no build step (slow per cycle); bulk: Verilator build first, then fast (streaming
+    # designs with hundreds of cycles per inference: docs/simulation.md)
+    profile_simulator: Literal["yosys", "verilator", "bulk"] = "yosys"
 
 
     @model_validator(mode="after")

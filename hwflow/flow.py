@@ -169,7 +169,7 @@ def _profile(ctx: FlowContext) -> dict:
     dataset = _dataset(ctx.cfg)  # real data: power follows activity; None -> labelled random data
     for lib in ctx.cfg.targets.asic:
         rec = profile(ctx.hw_dir, target=f"asic-{lib}", clock_mhz=ctx.cfg.clock_mhz, samples=ctx.cfg.profile_samples,
-                      dataset=dataset)
+                      dataset=dataset, simulator=ctx.cfg.profile_simulator)
         results[f"asic-{lib}"] = {k: rec.get(k) for k in ("area_um2", "energy_per_inference_nj") if k in rec}
     return results
 
@@ -227,7 +227,9 @@ STAGES: tuple[FlowStage, ...] = (
     FlowStage("bitstream", _bitstream, _rtl_inputs, lambda c: {"boards": c.targets.boards},
               enabled=lambda c: c.rtl.enabled and bool(c.targets.boards)),
     FlowStage("profile", _profile, _rtl_inputs,
-              lambda c: {"asic": c.targets.asic, "clock_mhz": c.clock_mhz, "samples": c.profile_samples},
+              lambda c: {"asic": c.targets.asic, "clock_mhz": c.clock_mhz, "samples": c.profile_samples,
+                         # only when not the default: the records of earlier runs stay valid
+                         **({"simulator": c.profile_simulator} if c.profile_simulator != "yosys" else {})},
               enabled=lambda c: c.rtl.enabled and bool(c.targets.asic)),
     FlowStage("report", _report, _records, lambda c: {}),
 )

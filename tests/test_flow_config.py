@@ -33,6 +33,7 @@ def test_bundled_flows_validate(flow):
     ("name: x\nmodel:\n  framework: brevitas\n", "model", 2),
     ("name: x\nmodel:\n  zoo: econt\nrtl:\n  throughput: 1000\n", "rtl", 4),
     ("name: x\nmodel:\n  zoo: econt\nrtl:\n  architecture: systolic\n", "rtl.architecture", 5),
+    ("name: x\nmodel:\n  zoo: econt\nprofile_simulator: spice\n", "profile_simulator", 4),
 ])
 def test_invalid_flow_names_field_and_line(tmp_path, text, field, line):
     p = tmp_path / "flow.yaml"
