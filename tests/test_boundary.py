@@ -152,3 +152,21 @@ def test_finn_model_cosimulates_from_its_float_inputs(external_dir, tmp_path):
     assert "200 samples" in text and "0 mismatches" in text
     _cli("exec", model, "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y_exec.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "y_sim.npy"), np.load(tmp_path / "y_exec.npy"))
+
+
+@pytest.mark.slow
+def test_hls_csim_from_model_inputs_reports_exec_accuracy(external_dir, tmp_path):
+    """hls --inputs/--labels: the C-sim outputs through the software tail give exec's accuracy
+    (~60 s: the hls4ml C++ compile)."""
+    x = np.random.default_rng(0).uniform(-3, 3, (40, 16))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "labels.npy", np.arange(40) % 5)
+    model = external_dir / "qkeras_jettagging.onnx"
+    text = _cli("exec", model, "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--labels",
+                tmp_path / "labels.npy")
+    acc = text[text.index("accuracy"):]
+    text = _cli("hls", model, "-o", tmp_path / "hls", "--inputs", tmp_path / "x.npy", "--labels",
+                tmp_path / "labels.npy")
+    assert "40 samples, 0 mismatches" in text and acc in text
+    rec = json.loads((tmp_path / "hls" / "hls.json").read_text())
+    assert rec["software"]["after"]["ops"] == ["Softmax"] and rec["accuracy"]["samples"] == 40

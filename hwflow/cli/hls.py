@@ -23,6 +23,9 @@ def hls(
                               "number is MHz"),
     samples: int = typer.Option(1000, help="random samples checked (corners are added)"),
     seed: int = typer.Option(0, help="stimulus seed"),
+    inputs: Path = typer.Option(None, "--inputs", help="the model's inputs (.npy, as exec takes them) instead of "
+                                "the random stimulus; the software before the hardware runs on them"),
+    labels: Path = typer.Option(None, "--labels", help="class labels of --inputs (.npy): report the accuracy"),
     build: bool = typer.Option(False, help="run vendor HLS synthesis (needs vitis_hls/vivado_hls)"),
     cosim: bool = typer.Option(False, help="with --build: also C/RTL co-simulation"),
     export: bool = typer.Option(False, help="with --build: also export the IP"),
@@ -48,7 +51,23 @@ def hls(
     opts = HLSOptions(backend=backend, io_type=io, strategy=strategy, reuse_factor=reuse, part=part,
                       clock_period=1e3 / parse_clock(clock), layers=layers)
     steps = BuildSteps(cosim=cosim, export=export, vsynth=vsynth)
-    rec = run_hls(model, output, opts, samples=samples, seed=seed, build=build, build_steps=steps)
+    x = y_labels = None
+    if inputs is not None:
+        from hwflow.artifacts import load_array_file
+
+        x = load_array_file(inputs, "inputs file")
+        if isinstance(x, dict):
+            if len(x) != 1:
+                raise ConfigError(f"inputs file {inputs}: one array expected, found {sorted(x)}")
+            x = next(iter(x.values()))
+    if labels is not None:
+        if inputs is None:
+            raise ConfigError("--labels go with --inputs (the labels of those samples)")
+        from hwflow.ir.boundary import load_labels
+
+        y_labels = load_labels(labels)
+    rec = run_hls(model, output, opts, samples=samples, seed=seed, build=build, build_steps=steps, inputs=x,
+                  labels=y_labels)
     cs = rec["csim"]
     if rec.get("software"):
         from hwflow.ir.boundary import describe_record
@@ -57,6 +76,9 @@ def hls(
     out.print(f"hls4ml {rec['backend']} {rec['io_type']} project: {output / rec['project_dir']}")
     out.print(f"C-sim compiled in {cs['compile_time_s']:.1f} s; {cs['samples']} samples, "
               f"{cs['mismatches']} mismatches against the reference")
+    if rec.get("accuracy"):
+        a = rec["accuracy"]
+        out.print(f"accuracy {a['accuracy']:.4f} ({a['correct']} of {a['samples']} labels)")
     b = rec.get("build", {})
     if b.get("status") == "complete":
         lat = b.get("latency_cycles", {})

@@ -42,6 +42,8 @@ def run_hls(
     seed: int = 0,
     build: bool = False,
     build_steps: BuildSteps | None = None,
+    inputs=None,
+    labels=None,
 ) -> dict:
     """Write the hls4ml project, check its C simulation against the reference, maybe build.
 
@@ -49,6 +51,9 @@ def run_hls(
     mismatch) when C-sim and reference differ, ``UnsupportedOp`` naming the node hls4ml or
     hwflow cannot take exactly, and ``VendorToolMissing`` after a complete C-sim stage when
     ``build`` was asked for without the vendor tool installed.
+    ``inputs``: the model's inputs (array) instead of the stimulus: the software before the
+    hardware (``hwflow.ir.boundary``) turns them into the design's inputs; ``labels``: their
+    classes, the accuracy of the C-sim outputs (through the software after it) is recorded.
     """
     import hls4ml
 
@@ -58,7 +63,7 @@ def run_hls(
     from hwflow.backends.hls4ml.precision import typedefs_not_set
     from hwflow.backends.hls4ml.prepare import prepare
     from hwflow.backends.hls4ml.vendor import run_vendor_build
-    from hwflow.errors import HwflowError, MismatchError, VendorToolMissing
+    from hwflow.errors import ConfigError, HwflowError, MismatchError, VendorToolMissing
     from hwflow.ir import make_stimulus
     from hwflow.ir.streamline import streamlining_record
 
@@ -66,12 +71,14 @@ def run_hls(
     run_dir = Path(run_dir)
     project_dir = run_dir / PROJECT_DIR
     params = {"options": options.to_json(), "samples": samples, "seed": seed, "build": build}
+    if inputs is not None:  # only when given: records of stimulus runs stay valid
+        params["given_inputs"] = int(len(inputs))
     missing_tool: VendorToolMissing | None = None
     with stage(run_dir, "hls", inputs={"model": model}, params=params) as st:
         st.tools["hls4ml"] = hls4ml.__version__
         t0 = time.perf_counter()
         prepared = prepare(str(model))
-        software, software_files = _software_boundary(model, prepared, run_dir)
+        boundary, software, software_files = _software_boundary(model, prepared, run_dir)
         for f in software_files:
             st.output(f)
         conv = convert(prepared, options, project_dir)
@@ -94,9 +101,19 @@ def run_hls(
         if unexpected:
             raise HwflowError(f"generated types hwflow did not set (a bug): {unexpected}")
         # make_stimulus counts its corners (0, max, min, two alternating patterns) in n
-        x = make_stimulus(prepared.source, n=samples + N_CORNERS, seed=seed, corners=True)
+        if inputs is None:
+            x = make_stimulus(prepared.source, n=samples + N_CORNERS, seed=seed, corners=True)
+        elif boundary is None:
+            raise ConfigError("inputs: a model with several inputs or outputs has no single software boundary")
+        else:
+            x = boundary.to_port(inputs)
         res = run_check(conv, prepared, x, compile_time)
-        st.result["csim"] = {**res.to_json(), "random_samples": samples, "corner_samples": N_CORNERS}
+        st.result["csim"] = {**res.to_json(), **({"random_samples": samples, "corner_samples": N_CORNERS}
+                                                 if inputs is None else {"given_inputs": int(len(x))})}
+        if labels is not None:
+            from hwflow.ir.boundary import accuracy
+
+            st.result["accuracy"] = accuracy(boundary.from_port(res.outputs["hls"][0]), labels)
         st.result["mismatches"] = res.mismatches
         st.result["first_mismatch"] = res.first_mismatch
         st.result["compile_time_s"] = round(compile_time, 3)
@@ -121,9 +138,9 @@ def run_hls(
     return read_json(run_dir / "hls.json")
 
 
-def _software_boundary(model, prepared, run_dir: Path) -> tuple[dict | None, list[Path]]:
+def _software_boundary(model, prepared, run_dir: Path):
     """What runs in software around the hls4ml design (``hwflow.ir.boundary``), written beside
-    it; none for a model with several inputs or outputs (no single port pair)."""
+    it: (Boundary, record, files); none for a model with several inputs or outputs."""
     import copy
 
     from qonnx.core.modelwrapper import ModelWrapper
@@ -133,8 +150,9 @@ def _software_boundary(model, prepared, run_dir: Path) -> tuple[dict | None, lis
 
     raw = load_model(str(model))
     if len(raw.graph.output) != 1 or len({i.name for i in raw.graph.input} - {t.name for t in raw.graph.initializer}) != 1:
-        return None, []
-    return boundary_around(raw, ModelWrapper(copy.deepcopy(prepared.source.model))).save(run_dir)
+        return None, None, []
+    boundary = boundary_around(raw, ModelWrapper(copy.deepcopy(prepared.source.model)))
+    return (boundary, *boundary.save(run_dir))
 
 
 def _top(options: HLSOptions) -> str:
