@@ -126,3 +126,16 @@ def test_fit_check_jet_tagger_on_icebreaker_is_refused_quickly(tmp_path, externa
     assert "does not fit" in res.output and "iCE40UP5K" in res.output and "5,280" in res.output
     assert read_json(run / "synth.json")["status"] == "failed"
     assert not (run / "bitstream.json").exists()
+
+
+def test_yosys_scripts_take_paths_with_spaces_and_refuse_quotes(tmp_path):
+    from hwflow.synth.yosys import YosysSynth
+    from hwflow.tools.yosys import yosys_path
+
+    d = tmp_path / "a dir with spaces"
+    d.mkdir()
+    (d / "inv.v").write_text("module inv(input wire [3:0] a, output wire [3:0] y);\n  assign y = ~a;\nendmodule\n")
+    r = YosysSynth("ice40").run([d / "inv.v"], "inv", d / "out")
+    assert r.resources.lut >= 1 and r.netlist.exists()
+    with pytest.raises(ConfigError, match="double quote"):
+        yosys_path(tmp_path / 'say "hi"')

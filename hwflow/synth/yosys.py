@@ -19,6 +19,7 @@ from hwflow.boards import FAMILIES, family_info
 from hwflow.errors import ConfigError, ToolFailed
 from hwflow.synth.resources import Resources, count_resources
 from hwflow.tools import Yosys
+from hwflow.tools.yosys import yosys_path
 
 ESTIMATE_NOTE = {
     "xilinx": "estimate: Yosys synth_xilinx (7-series primitives), not Vivado; Vivado's counts differ",
@@ -63,13 +64,6 @@ class SynthResult:
     note: str | None
 
 
-def _quote(path: Path) -> str:
-    s = str(path)
-    if any(c in s for c in ' "\\'):
-        raise ConfigError(f"path {s!r} contains a space, quote or backslash, which Yosys scripts cannot take")
-    return s
-
-
 class YosysSynth:
     """Yosys ``synth_<family>`` of a Verilog design; one instance per family."""
 
@@ -82,7 +76,7 @@ class YosysSynth:
     def script(self, files: Sequence[Path], top: str, io_buffers: bool) -> str:
         """The Yosys script. ``io_buffers=False`` (synthesis of a core alone) leaves out the
         I/O cells that Xilinx and Gowin flows insert at the top level."""
-        lines = [f"read_verilog -sv -defer {_quote(Path(f).resolve())}" for f in files]
+        lines = [f"read_verilog -sv -defer {yosys_path(f)}" for f in files]
         lines.append(f"hierarchy -check -top {top}")
         synth = f"{self.command} -top {top}"
         if self.family == "xilinx":

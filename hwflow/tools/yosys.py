@@ -8,9 +8,20 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from hwflow.errors import ToolNotFound
+from hwflow.errors import ConfigError, ToolNotFound
 from hwflow.tools.base import Tool
 from hwflow.tools.process import capture, run_tool
+
+def yosys_path(path: str | os.PathLike) -> str:
+    """``path`` for a Yosys script: absolute and in double quotes (spaces are fine), the one
+    rule every script hwflow writes follows. A path with a double quote, backslash or line
+    break cannot be written in a script: ``ConfigError``."""
+    s = str(Path(path).resolve())
+    if any(c in s for c in '"\\\n\r'):
+        raise ConfigError(f"path {s!r} contains a double quote, backslash or line break, which a Yosys script "
+                          f"cannot take")
+    return f'"{s}"'
+
 
 class Yosys(Tool):
     """Yosys through pyosys, each script run in a fresh process (hwflow.tools.yosys_runner)."""
