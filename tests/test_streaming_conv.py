@@ -191,6 +191,29 @@ def test_tiny_conv_net_streaming_10k_bit_exact(tmp_path):
     assert rec["ii"] < rec["latency_cycles"]  # more than one image in flight
 
 
+def conv_only_net(path):
+    """Ends on a feature map (no Dense): the output is rewired from pixel order to NCHW.
+    2 x 5 x 4 unsigned input -> Conv 1x3 pads (0, 1, 0, 1) -> signed quant -> MaxPool 2."""
+    b = GraphBuilder(5)
+    x = b.quant("x", 2.0**-2, 4, signed=0)
+    h = b.node("Conv", [x, b.qweight((3, 2, 1, 3), bits=4, frac=2)], kernel_shape=[1, 3], pads=[0, 1, 0, 1])
+    h = b.quant(h, 2.0**-2, 5, signed=1)
+    y = b.node("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    b.model("x", [1, 2, 5, 4], y).save(str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_conv_net_ending_on_a_map_10k(tmp_path):
+    run = tmp_path / "run"
+    generate_rtl(conv_only_net(tmp_path / "c.onnx"), run, architecture="streaming", folding="3x2")
+    rec = read_json(run / "rtl.json")
+    assert rec["output"]["elements"] == 3 * 2 * 2 and rec["pipeline"]["layers"][0]["pool"]["output"] == [2, 2]
+    r = simulate(run, samples=10_000, seed=5)
+    assert r["samples"] == 10_000 and r["mismatches"] == 0 and r["passed"]
+    assert r["latency_measured"] == [rec["latency_cycles"]] and r["ii_as_declared"]
+
+
 # zoo conv nets (trained a few epochs here), streaming co-simulation at 10,000 samples;
 # docs/streaming.md has the fully trained runs with the CLI
 ZOO_CASES = {
