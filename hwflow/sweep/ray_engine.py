@@ -208,7 +208,8 @@ class RaySession:
                 yield ref, ray.get(ref), None
             except ray.exceptions.RayError as e:  # the task raised, or its worker died
                 cause = getattr(e, "cause", None)
-                yield ref, None, f"{type(cause or e).__name__}: {str(cause or e).strip().splitlines()[-1][:300]}"
+                lines = [ln.strip() for ln in str(cause or e).strip().splitlines() if ln.strip()]
+                yield ref, None, f"{type(cause or e).__name__}: {' / '.join(lines[:3])[:300]}"
 
     @staticmethod
     def cancel(refs: list) -> None:

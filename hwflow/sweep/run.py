@@ -94,7 +94,9 @@ def run_sweep(
 
         def submit(job: _InFlight) -> None:
             seg = job.segments[job.index]
-            ref = ray_session.submit(job.point.flow.model_dump(mode="json"), out_dir / "points" / job.point.id,
+            # the mapping as written, not a dump of the model: a dump spells out every default
+            # (and deprecated aliases) that the flow's validators may refuse side by side
+            ref = ray_session.submit(job.point.raw, out_dir / "points" / job.point.id,
                                      seg.first, seg.last, final=job.index == len(job.segments) - 1,
                                      cpus=seg.resources.cpus, memory_gb=seg.resources.memory_gb,
                                      name=f"{job.point.id}:{seg.first}-{seg.last}")

@@ -148,6 +148,7 @@ class Point:
     id: str
     settings: dict[str, Any]
     flow: FlowConfig
+    raw: dict  # the point's flow file as written (base + set + settings), validated as ``flow``
 
 
 @dataclass
@@ -174,7 +175,7 @@ class Sweep:
             shown = ", ".join(f"{k}={v!r}" for k, v in settings.items()) or "(no axis)"
             errs = "; ".join(f"field '{'.'.join(str(x) for x in err['loc'])}': {err['msg']}" for err in e.errors())
             raise ConfigError(f"{self.line(*where)}: the point {shown} is not a valid flow: {errs}") from None
-        return Point(pid, dict(settings), cfg)
+        return Point(pid, dict(settings), cfg, raw)
 
 
 def point_id(settings: dict[str, Any]) -> str:
