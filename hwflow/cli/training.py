@@ -44,12 +44,17 @@ def train(
 
 @cli_command
 def export(
-    file: Path = typer.Argument(..., help="QKeras (.json+.h5, .h5) or Brevitas (.pt) model"),
+    file: Path = typer.Argument(..., help="QKeras (.json + --weights .h5, .h5, .keras), Brevitas weights of a zoo "
+                                "model (.pt, --model NAME), or your own Brevitas nn.Module (.py, --class NAME)"),
     output: Path = typer.Option(..., "-o", "--output", help="QONNX file to write"),
-    weights: Path = typer.Option(None, "--weights", help="weights .h5 for a Keras .json architecture"),
+    weights: Path = typer.Option(None, "--weights", help="weights: .h5 for a Keras .json architecture, .pt "
+                                 "(state_dict, read weights-only) for a .py module"),
     model: str = typer.Option(None, "--model", help="zoo model name of a Brevitas weights file"),
+    class_name: str = typer.Option(None, "--class", help="the nn.Module class of a .py file (built with no arguments)"),
+    input_shape: str = typer.Option(None, "--input-shape", help="with a .py file: shape of one input sample, e.g. "
+                                    "1,28,28 (default: the class's INPUT_SHAPE)"),
 ) -> None:
-    """Export a QKeras or Brevitas model to QONNX."""
+    """Export a QKeras or Brevitas model to QONNX, checked against the framework's own forward pass."""
     from hwflow.frontends import export_file
 
     kwargs = {}
@@ -57,5 +62,9 @@ def export(
         kwargs["weights"] = weights
     if model is not None:
         kwargs["model"] = model
+    if class_name is not None:
+        kwargs["class_name"] = class_name
+    if input_shape is not None:
+        kwargs["input_shape"] = input_shape
     path = export_file(file, output, **kwargs)
     out.print(f"wrote {path}")

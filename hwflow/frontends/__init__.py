@@ -33,8 +33,18 @@ def export_zoo_model(name: str, framework: str, out_path, seed: int = 0, trained
 
 def export_file(path, out_path, **kwargs) -> Path:
     """``hwflow export``: a framework model file -> QONNX. Keras files (.json/.h5/.keras)
-    go to the QKeras exporter, PyTorch files (.pt/.pth) to the Brevitas one."""
+    go to the QKeras exporter, PyTorch files (.pt/.pth) to the Brevitas one, a Python file
+    (.py) with ``class_name`` to the exporter of a user's own Brevitas module."""
     path = Path(path)
+    if path.suffix.lower() == ".py":
+        from hwflow.frontends.brevitas_module import export_module_file
+
+        return export_module_file(path, out_path, **kwargs)
+    if kwargs.get("class_name") or kwargs.get("input_shape"):
+        from hwflow.errors import ConfigError
+
+        raise ConfigError("--class and --input-shape go with a Python model file (.py)")
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("class_name", "input_shape")}
     if path.suffix.lower() in (".json", ".h5", ".hdf5", ".keras"):
         from hwflow.frontends import qkeras
 
@@ -46,7 +56,8 @@ def export_file(path, out_path, **kwargs) -> Path:
     from hwflow.errors import InvalidModelFile
 
     raise InvalidModelFile(
-        "unknown model file type (QKeras: .json+.h5, .h5, .keras; Brevitas: .pt/.pth)",
+        "unknown model file type (QKeras: .json+.h5, .h5, .keras; Brevitas: .pt/.pth weights of a zoo model, "
+        "or a .py file with --class NAME [--weights .pt])",
         path=str(path),
     )
 
