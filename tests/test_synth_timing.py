@@ -34,3 +34,15 @@ def test_synth_timing_estimate_and_utilization(external_dir, tmp_path):
     assert r.exit_code == 0, r.output
     t = read_json(run / "synth.json")["timing"]
     assert t["tool"] is None and "hwflow bitstream" in t["note"]
+
+
+def test_bitstream_clock_is_nextpnrs_timing_target(tmp_path):
+    from hwflow.boards import load_board
+    from hwflow.synth.nextpnr import NextpnrPnR
+
+    b = load_board("icebreaker")
+    default = NextpnrPnR(b).command(tmp_path / "n.json", tmp_path / "c.pcf", tmp_path / "r.asc", tmp_path / "r.json")
+    assert default[default.index("--freq") + 1] == f"{b.clock.frequency_hz / 1e6:g}"
+    cmd = NextpnrPnR(b, clock_mhz=25.0).command(tmp_path / "n.json", tmp_path / "c.pcf", tmp_path / "r.asc",
+                                                tmp_path / "r.json")
+    assert cmd[cmd.index("--freq") + 1] == "25"

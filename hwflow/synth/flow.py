@@ -133,17 +133,21 @@ def synthesize(run_dir: str | Path, target: str | None = None, board: str | Boar
 
 def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = None,
                     seed: int = 1, prescreen_fit: bool = True, router: str | None = None,
-                    progress: Callable[[str], None] | None = None, pnr_timeout: float | None = None) -> dict:
+                    progress: Callable[[str], None] | None = None, pnr_timeout: float | None = None,
+                    clock_mhz: float | None = None) -> dict:
     """Board top -> synthesis with fit check -> place and route -> bitstream; writes
     ``synth.json`` and ``bitstream.json``. ``router``: nextpnr's router1 or router2 (None:
     nextpnr's default for the family); ``progress`` gets a line per placer/router iteration;
-    ``pnr_timeout`` (seconds) stops nextpnr with ``ToolTimeout`` (the stage is recorded failed)."""
+    ``pnr_timeout`` (seconds) stops nextpnr with ``ToolTimeout`` (the stage is recorded failed);
+    ``clock_mhz``: nextpnr's timing target instead of the board's clock (the board top still
+    runs at the board's oscillator)."""
     run_dir = Path(run_dir).resolve()  # the tools run in other working directories
     b = load_board(board) if isinstance(board, (str, Path)) else board
     if b.family not in OPEN_BITSTREAM_FAMILIES:
         Vivado().locate()   # VendorToolMissing before any work when Vivado is absent
         return _vivado_bitstream(run_dir, b, baud, prescreen_fit)
-    pnr_tool = NextpnrPnR(b, seed=seed, router=router)   # ConfigError for an unknown router, before any work
+    # ConfigError for an unknown router, before any work
+    pnr_tool = NextpnrPnR(b, seed=seed, router=router, clock_mhz=clock_mhz)
     synth_params = {"target": b.family, "board": b.name, "baud": baud,
                     "design_id": f"{load_design(run_dir).design_id:08x}"}
     if is_up_to_date(run_dir, "synth", inputs={"rtl.json": run_dir / "rtl.json"}, params=synth_params):
@@ -152,6 +156,8 @@ def build_bitstream(run_dir: str | Path, board: str | Board, baud: int | None = 
         synth = synthesize(run_dir, board=b, baud=baud, prescreen_fit=prescreen_fit, progress=progress)
     out_dir = run_dir / "fpga" / b.name
     params = {"board": b.name, "baud": baud or b.uart.baud, "seed": seed, "router": router}
+    if clock_mhz is not None:  # only when set: records of runs without it stay valid
+        params["clock_mhz"] = clock_mhz
     with stage(run_dir, "bitstream", inputs={"netlist": run_dir / synth["netlist"]}, params=params) as st:
         st.tools = recorded_versions(Nextpnr(b.family), Packer(b.family))
         cons = out_dir / f"{b.name}.{b.constraints.format}"

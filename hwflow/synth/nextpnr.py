@@ -88,7 +88,9 @@ def nextpnr_progress(line: str) -> str | None:
 
 
 class NextpnrPnR:
-    def __init__(self, board: Board, seed: int = 1, router: str | None = None) -> None:
+    def __init__(self, board: Board, seed: int = 1, router: str | None = None, clock_mhz: float | None = None) -> None:
+        """``clock_mhz``: nextpnr's timing target (default: the board's oscillator, which the
+        board top runs at)."""
         _require_open_family(board)
         if router is not None and router not in ROUTERS:
             raise ConfigError(f"unknown nextpnr router {router!r}; choose one of {', '.join(ROUTERS)}")
@@ -96,13 +98,14 @@ class NextpnrPnR:
         self.tool = Nextpnr(board.family)
         self.seed = seed
         self.router = router
+        self.clock_mhz = float(clock_mhz) if clock_mhz else board.clock.frequency_hz / 1e6
 
     def command(self, netlist: Path, constraints: Path, routed: Path, report: Path) -> list[str]:
         """nextpnr's command line; paths are given relative to the directory it runs in (the
         WebAssembly build may not see every absolute path of the host)."""
         b = self.board
         cmd = [str(self.tool.locate()), *b.nextpnr_args, "--json", str(netlist),
-               "--freq", f"{b.clock.frequency_hz / 1e6:g}", "--report", str(report), "--seed", str(self.seed),
+               "--freq", f"{self.clock_mhz:g}", "--report", str(report), "--seed", str(self.seed),
                # a design that misses the board clock still gets a bitstream; timing_met says so
                "--timing-allow-fail"]
         if self.router:
@@ -135,7 +138,7 @@ class NextpnrPnR:
             raise ToolFailed(self.tool.name, 0, str(log), "nextpnr finished without its report or routed design")
         data = read_json(report)
         fmax = {net: float(v["achieved"]) for net, v in data.get("fmax", {}).items()}
-        constraint = self.board.clock.frequency_hz / 1e6
+        constraint = self.clock_mhz
         return PnrResult(
             fmax_mhz=fmax, constraint_mhz=constraint,
             timing_met=bool(fmax) and min(fmax.values()) >= constraint,
