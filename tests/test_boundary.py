@@ -170,3 +170,20 @@ def test_hls_csim_from_model_inputs_reports_exec_accuracy(external_dir, tmp_path
     assert "40 samples, 0 mismatches" in text and acc in text
     rec = json.loads((tmp_path / "hls" / "hls.json").read_text())
     assert rec["software"]["after"]["ops"] == ["Softmax"] and rec["accuracy"]["samples"] == 40
+
+
+def test_profile_data_goes_through_the_same_software_as_exec(external_dir):
+    """profile --data: TFC's float pixels through Reshape/Mul/Sub and the input quantizer,
+    the port integers exec's hardware graph sees (one rule instead of rounding)."""
+    from hwflow.backends.rtl.design import PortFormat
+    from hwflow.ir.boundary import hardware_model
+    from hwflow.power.data import load_stimulus
+    from hwflow.sim import codec
+
+    hw, b = hardware_model(external_dir / "TFC_2W2A.onnx")
+    port = {"elements": 784, "element_width": 2, "signed": True, "frac": 0, "shape": [1, 784], "tdata_width": 1568,
+            "int_min": -2, "int_max": 1}
+    x = np.random.default_rng(3).random((20, 1, 28, 28))
+    stim = load_stimulus(PortFormat.from_json(port, "test"), 20, data=x, boundary=b)
+    assert "through the software before the hardware (Reshape, Mul, Sub, Quant" in stim.source
+    np.testing.assert_array_equal(stim.q, codec.to_int(port, b.to_port(x), "input"))
