@@ -1,9 +1,10 @@
 """Every external tool hwflow runs, one module each (edalize's rule: one home per tool).
 
 A tool's module says where it is found, the environment variable that overrides it, how to
-install it, its version, its environment and its commands; ``process`` runs every child
-process hwflow starts (``run_tool``: log written as it runs, timeout, the tool's process group
-stopped with hwflow) and forwards signals to them. ``locate()`` raises ``ToolNotFound``
+install it, its version, its environment and its commands; ``process`` runs the child
+processes hwflow starts itself (``run_tool``: log written as it runs, timeout, the tool's
+process group stopped with hwflow) and forwards signals to them and to the children that
+libraries start (cocotb's runner, hls4ml's C-sim compile). ``locate()`` raises ``ToolNotFound``
 (``VendorToolMissing`` for Vivado/Vitis) naming the install command; a failing tool raises
 ``ToolFailed`` with its log's tail. ``recorded_versions`` is how a stage records the versions
 of the tools it ran.

@@ -1,7 +1,8 @@
 """Running a tool: ``run_tool`` (log written as the tool runs, timeout, typed errors) and
 the signal forwarding that makes sure no tool outlives hwflow.
 
-Every child process hwflow starts goes through this module.
+Every child process hwflow starts itself goes through this module; children that libraries
+start (cocotb's runner, hls4ml) are stopped through ``_descendants`` on a signal.
 """
 
 from __future__ import annotations
