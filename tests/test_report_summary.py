@@ -35,3 +35,29 @@ def test_summary_rows_from_records(tmp_path):
     assert rows["hardware throughput at 40 MHz"][0] == "20,000,000 inferences/s (clock / II)"
     assert rows["co-simulation speed (Verilator, not hardware)"][0].startswith("123,456 simulated inferences")
     assert rows["bit-exact: RTL co-simulation (Verilator)"][0] == "0 mismatches / 100 samples"
+
+
+def test_report_has_utilization_bars_and_embeds_the_profile_plots(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hwflow.report import write_report
+
+    hw = tmp_path / "hw"  # the layout of `hwflow run -o RUN`
+    (hw / "profile" / "asic-osu018").mkdir(parents=True)
+    fig, _ = plt.subplots()
+    fig.savefig(hw / "profile" / "asic-osu018" / "area_by_module.png")
+    plt.close(fig)
+    (hw / "synth.json").write_text(json.dumps({"status": "complete", "family": "ice40", "device": "iCE40UP5K",
+                                               "utilization": {"lut": {"used": 940, "available": 5280}}}))
+    (hw / "profile.json").write_text(json.dumps({"status": "complete",
+                                                 "plots": ["profile/asic-osu018/area_by_module.png"]}))
+    paths = write_report(tmp_path)
+    assert paths["plot_utilization"].exists()
+    assert paths["plot_profile: area by module"] == hw / "profile" / "asic-osu018" / "area_by_module.png"
+    md = paths["markdown"].read_text()
+    assert "![utilization](plots/utilization.png)" in md
+    assert "![profile: area by module](hw/profile/asic-osu018/area_by_module.png)" in md
+    assert paths["html"].read_text().count("data:image/png;base64,") == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ def write_report(run_dir: str | Path) -> dict[str, Path]:
             sections.append((name, f"{name}.json", rows))
             md += [f"## {name}", "", f"From `{name}.json`.", "", _md_table(["field", "value"], [list(r) for r in rows]), ""]
     for fig_name, path in figures.items():
-        md += [f"![{fig_name}](plots/{path.name})", ""]
+        md += [f"![{fig_name}]({Path(os.path.relpath(path, run_dir)).as_posix()})", ""]
     md_path = run_dir / "report.md"
     md_path.write_text("\n".join(md))
 

@@ -77,6 +77,37 @@ def resources_per_target(synth: dict, out: Path) -> Path | None:
     return _save(fig, out)
 
 
+def utilization_bars(synth: dict, out: Path) -> Path | None:
+    """Each resource as a share of the device's capacity (synth.json ``utilization``)."""
+    util = synth.get("utilization")
+    if not isinstance(util, dict) or not util:
+        return None
+    rows = [(k.upper(), row["used"], row["available"]) for k, row in util.items()
+            if isinstance(row, dict) and row.get("available")]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(rows) + 1))
+    pct = [100.0 * u / a for _, u, a in rows]
+    ax.barh([r[0] for r in rows], [min(p, 100.0) for p in pct], color=["#c44e52" if p > 100 else "#4c72b0" for p in pct])
+    for i, (name, u, a) in enumerate(rows):
+        ax.text(min(pct[i], 100.0) + 1, i, f"{u:g} / {a:g} ({pct[i]:.1f}%)", va="center", fontsize=9)
+    ax.set_xlim(0, 130)
+    ax.set_xlabel(f"% of {synth.get('device', 'the device')}")
+    ax.set_title(f"utilization ({synth.get('family')}, Yosys)")
+    return _save(fig, out)
+
+
+def profile_plots(profile: dict, run_dir: Path) -> dict[str, Path]:
+    """The plots ``hwflow profile`` wrote (area by module, ...), as they are."""
+    made = {}
+    for p in profile.get("plots") or []:
+        # relative to the run directory, or to its hw/ (the layout of `hwflow run`)
+        path = next((c for c in (Path(p), run_dir / p, run_dir / "hw" / p) if c.is_file()), None)
+        if path is not None and path.suffix == ".png":
+            made[f"profile: {path.stem.replace('_', ' ')}"] = path
+    return made
+
+
 def power_breakdown(profile: dict, out: Path) -> Path | None:
     groups = _find(profile, "power_mw") or _find(profile, "power")
     if not isinstance(groups, dict):
@@ -96,10 +127,13 @@ def make_all(data: dict, out_dir: Path) -> dict[str, Path]:
     for name, fn, key in (
         ("training curves", training_curves, "train"),
         ("resources per target", resources_per_target, "synth"),
+        ("utilization", utilization_bars, "synth"),
         ("power breakdown", power_breakdown, "profile"),
     ):
         if key in data:
             p = fn(data[key], out_dir / f"{name.replace(' ', '_')}.png")
             if p is not None:
                 made[name] = p
+    if "profile" in data:
+        made.update(profile_plots(data["profile"], out_dir.parent))
     return made
