@@ -146,3 +146,25 @@ def test_killed_sweep_leaves_no_ray_and_resumes(tmp_path):
     assert [p["status"] for p in rec["points"]] == ["complete", "complete"]
     assert rec["points"][0]["reused"] is True and rec["points"][0]["stages"]["rtl"] == "skipped"
     assert rec["engine"]["address"].startswith("local")
+
+
+@pytest.mark.slow  # three tiny trials: ~40 s on a loaded 2-core machine
+def test_optuna_search_asks_runs_and_resumes(tmp_path, ray_session):
+    """An Optuna search: trials run as points; one asked twice is told the first one's
+    values without running again; a rerun continues the study (the budget is spent)."""
+    (tmp_path / "base.yaml").write_text(BASE)
+    path = tmp_path / "search.yaml"
+    path.write_text("name: tiny-search\nflow: base.yaml\nuntil: rtl\nsearch:\n  trials: 3\n  sampler: random\n"
+                    "  objectives: {inferences_per_s: maximize}\n"
+                    "  space:\n    rtl.throughput: {choices: [5000, 6000]}\n")
+    out = tmp_path / "out"
+    rec = run_sweep(load_sweep(path), out, max_parallel=1)
+    # three trials over two choices: a repeated choice is not run twice
+    assert len(rec["points"]) == len({p["id"] for p in rec["points"]}) <= 2
+    assert all(p["status"] == "complete" and p["metrics"]["inferences_per_s"] >= 5000 for p in rec["points"])
+    import optuna
+
+    study = optuna.load_study(study_name="tiny-search", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 3
+    again = run_sweep(load_sweep(path), out)
+    assert [p["id"] for p in again["points"]] == [p["id"] for p in rec["points"]]  # carried, none rerun
