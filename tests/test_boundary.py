@@ -187,3 +187,15 @@ def test_profile_data_goes_through_the_same_software_as_exec(external_dir):
     stim = load_stimulus(PortFormat.from_json(port, "test"), 20, data=x, boundary=b)
     assert "through the software before the hardware (Reshape, Mul, Sub, Quant" in stim.source
     np.testing.assert_array_equal(stim.q, codec.to_int(port, b.to_port(x), "input"))
+
+
+def test_deploy_inputs_go_through_the_software_before_the_hardware(external_dir, tmp_path):
+    from hwflow.backends.rtl import generate_rtl
+    from hwflow.backends.rtl.design import load_design
+    from hwflow.synth.deploy import load_inputs
+
+    generate_rtl(external_dir / "bnn_model_fc_1layer.onnx", tmp_path / "run", lint=False)
+    x = np.random.default_rng(5).normal(size=(30, 3))
+    np.save(tmp_path / "x.npy", x)
+    ports = load_inputs(load_design(tmp_path / "run"), tmp_path / "x.npy", samples=0)
+    np.testing.assert_array_equal(ports, np.where(x >= 0, 1.0, -1.0))  # the input BipolarQuant, in software

@@ -92,7 +92,8 @@ def deploy(
     run: Path = typer.Argument(..., help="run directory with rtl.json (and the model)"),
     board: str = typer.Option(..., help="board name from boards/"),
     port: str = typer.Option("/dev/ttyUSB0", help="serial port of the board"),
-    inputs: Path = typer.Option(None, help=".npy of input vectors (default: reference stimulus)"),
+    inputs: Path = typer.Option(None, help="the model's inputs (.npy, as exec takes them; the software before the "
+                                "hardware runs on them) (default: reference stimulus)"),
     samples: int = typer.Option(100, help="number of stimulus samples when no --inputs"),
     baud: int = typer.Option(None, help="UART baud rate (default: the board's)"),
     window: int = typer.Option(2, help="requests in flight"),

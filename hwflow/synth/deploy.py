@@ -98,7 +98,9 @@ def reference_ints(design: RtlDesign, x: np.ndarray) -> np.ndarray:
 
 
 def load_inputs(design: RtlDesign, inputs: str | Path | None, samples: int, seed: int = 0) -> np.ndarray:
-    """Real input vectors: from a .npy file, or the reference stimulus (corners + random)."""
+    """Input port values: the model's inputs from a .npy file through the software before the
+    hardware (``hwflow.ir.boundary``, as exec and sim run them), or the reference stimulus
+    (corners + random)."""
     shape = design.input.shape or (1, design.input.elements)
     if inputs is not None:
         from hwflow.artifacts import load_array_file
@@ -106,7 +108,11 @@ def load_inputs(design: RtlDesign, inputs: str | Path | None, samples: int, seed
         x = load_array_file(inputs, "inputs file")  # finite real numbers, no pickles, typed errors
         if isinstance(x, dict):
             raise ConfigError(f"inputs {inputs} must be one array (.npy), not an .npz")
-        return np.asarray(x, dtype=np.float64).reshape((-1, *shape[1:]))
+        from hwflow.ir.boundary import Boundary
+
+        raw = design.raw
+        boundary = Boundary.load(design.run_dir, raw.get("software"), raw["input"]["shape"], raw["output"]["shape"])
+        return boundary.to_port(x).reshape((-1, *shape[1:]))
     from hwflow.ir import load_model, make_stimulus
 
     return np.asarray(make_stimulus(load_model(design.model), n=samples, seed=seed, corners=True),
