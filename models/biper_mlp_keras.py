@@ -32,20 +32,23 @@ TRAIN = {"batch_size": 32, "lr": 1e-2, "biper_stage1_fraction": 0.5}
 HIDDEN = 16
 
 
-def build(seed: int = 0, w0: float = DEFAULT_W0, stage: int = 2) -> "keras.Model":
+def build(seed: int = 0, w0: float = DEFAULT_W0, stage: int = 2, hidden: int = HIDDEN, pool: bool = True,
+          name: str = "biper_mlp") -> "keras.Model":
+    """``pool=False, hidden=64``: the full 8x8 input (``biper_mlp64``, the demo's model)."""
     keras.utils.set_random_seed(seed)
     x_in = keras.Input(INPUT_SHAPE, name="input")
     h = QActivation(quantized_bits(5, 1, keep_negative=False, alpha=1), name="input_quant")(x_in)
-    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    if pool:
+        h = keras.layers.MaxPooling2D(2, name="pool")(h)
     h = keras.layers.Flatten(name="flatten")(h)
-    h = QDense(HIDDEN, kernel_quantizer=quantized_bits(4, 0, alpha=1),
+    h = QDense(hidden, kernel_quantizer=quantized_bits(4, 0, alpha=1),
                bias_quantizer=quantized_bits(8, 3, alpha=1), name="fc1")(h)
     h = QActivation(ApproxSign(), name="act1")(h)
     # latent weights: small uniform, so sin(w0 * w) starts in its linear region
-    h = QDense(HIDDEN, use_bias=False, kernel_initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+    h = QDense(hidden, use_bias=False, kernel_initializer=keras.initializers.RandomUniform(-0.05, 0.05),
                kernel_quantizer=BiPerWeight(w0=w0, binarize=stage == 2), name="bfc")(h)
-    h = BinaryScale(alpha_init=HIDDEN ** -0.5, name="scale")(h)
+    h = BinaryScale(alpha_init=hidden ** -0.5, name="scale")(h)
     h = QActivation(ApproxSign(), name="bact")(h)
     h = QDense(10, kernel_quantizer=quantized_bits(4, 0, alpha=1),
                bias_quantizer=quantized_bits(8, 3, alpha=1), name="fc2")(h)
-    return keras.Model(x_in, h, name="biper_mlp")
+    return keras.Model(x_in, h, name=name)
