@@ -40,7 +40,7 @@ from hwflow.errors import ConfigError, HwflowError, InvalidModelFile, MismatchEr
 
 #: the zoo models with a Brevitas definition (``models/*_torch.py``, see hwflow.zoo)
 ZOO_NAMES = ("econt", "jet_mlp", "digits_cnn", "digits_cnn_8bit", "digits_cnn_apriori", "biper_bnn",
-             "biper_bnn_periodic")
+             "biper_bnn_periodic", "biper_mlp64")
 
 
 # ------------------------------------------------------------------------------ loading
