@@ -128,3 +128,12 @@ def test_bundled_sweeps_validate(path):
         assert len(grid_points(sweep)) >= 4
     else:
         assert sweep.spec.search.trials >= 4
+
+
+def test_doctor_reports_ray():
+    from hwflow.tools import PYTHON_STACKS
+
+    (ray_stack,) = [s for s in PYTHON_STACKS if s.name == "ray+optuna"]
+    status = ray_stack.status()
+    assert status.enables == ("sweep",) and not status.required  # the default flow runs without it
+    assert status.found and "ray 2.60.0" in status.version
