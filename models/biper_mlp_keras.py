@@ -1,4 +1,5 @@
-"""A small BiPer binary MLP on the 8x8 digits, QKeras: the model of the bundled demo.
+"""A small BiPer binary MLP on the 8x8 digits, QKeras: the bundled demo's model until the
+streaming architecture (now ``biper_mlp64``, which builds on this ``build``).
 
 Sized for a fully parallel (II = 1) design that fits an iCE40 UP5K next to the UART board
 top, so that ``hwflow run`` reaches a bitstream and an ASIC profile in minutes. As in the

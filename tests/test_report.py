@@ -19,7 +19,8 @@ HWFLOW = str(Path(sys.executable).parent / "hwflow")
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory) -> Path:
-    """The demo model, briefly trained, through RTL co-simulation and iCE40 synthesis."""
+    """The previous demo model (biper_mlp), briefly trained, through RTL co-simulation and iCE40
+    synthesis."""
     tmp = tmp_path_factory.mktemp("report")
     flow = tmp / "flow.yaml"
     flow.write_text(
