@@ -34,7 +34,8 @@ class _Strict(BaseModel):
 
 class RangeAxis(_Strict):
     """Values from ``start`` to ``stop`` (both included): ``step`` apart, or ``num`` values
-    spaced evenly (``log: true``: evenly on a log scale)."""
+    spaced evenly (``log: true``: evenly on a log scale); rounded to integers when the
+    bounds and step are integers."""
 
     start: float
     stop: float
@@ -61,12 +62,10 @@ class RangeAxis(_Strict):
             vals = [self.start * ratio**i for i in range(self.num)]
         else:
             vals = [self.start + i * (self.stop - self.start) / (self.num - 1) for i in range(self.num)]
-        # integers stay integers (epochs, bits): a float 2.0 would not validate as an int field
-        return [int(round(v)) if float(v).is_integer() or self.log and _all_int(self) else v for v in vals]
-
-
-def _all_int(r: RangeAxis) -> bool:
-    return float(r.start).is_integer() and float(r.stop).is_integer()
+        # integer bounds (and step) give integers (epochs, throughputs): a float 2.0 would not
+        # validate as an int field
+        ints = all(float(x).is_integer() for x in (self.start, self.stop, self.step or 1))
+        return [int(round(v)) for v in vals] if ints else vals
 
 
 class SearchParam(_Strict):
