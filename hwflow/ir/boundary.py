@@ -104,7 +104,8 @@ class Boundary:
                 return None
             from hwflow.ir.load import load_model
 
-            return load_model(str(Path(run_dir) / name), validate=False).model
+            # through the file gate and the IR's validation, as every model hwflow reads
+            return load_model(str(Path(run_dir) / name)).model
 
         layout = rec.get("layout")
         b = cls(input_shape=list(rec["input_shape"]), output_shape=list(rec["output_shape"]), layout=layout,
