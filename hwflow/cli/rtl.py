@@ -96,7 +96,7 @@ def sim(
     run = hardware_run(run, "sim")
     r = simulate(run, inputs=inputs, samples=samples, vcd=vcd, seed=seed, save_outputs=save_outputs,
                  engine=engine, progress=print_progress, raw_ports=raw, labels=labels)
-    if r.get("software"):
+    if r.get("software") and (inputs is not None or save_outputs is not None):  # random stimulus: port values
         out.print(describe_record(r["software"]))
     build = "reused build" if r["build"]["cached"] else f"build {r['build_time_s']:.1f} s"
     out.print(
