@@ -19,6 +19,7 @@ from hwflow.backends.rtl.streaming.layers import ConvGeometry, DenseLayer, Tail,
 from hwflow.backends.rtl.streaming.pipeline import Unit, simulate_one, units
 from hwflow.backends.rtl.streaming.timing import Fold, schedule
 from hwflow.backends.rtl.tracer import ElementFormat
+from hwflow.errors import FitError
 from hwflow.sim import bulk, simulate
 
 
@@ -240,3 +241,31 @@ def test_zoo_conv_streaming_10k(tmp_path, case):
     r = simulate(run, samples=10_000, seed=1)
     assert r["samples"] == 10_000 and r["mismatches"] == 0 and r["passed"]
     assert r["latency_measured"] == [rec["latency_cycles"]] and r["ii_as_declared"]
+
+
+@pytest.mark.parametrize("max_ii", [400, 150, 90, 50])
+def test_conv_folding_search_meets_the_exact_ii(tmp_path, max_ii):
+    """With a throughput bound the search returns a folding whose exact II (cycle model)
+    meets it, and whose conv layers' cycles are output pixels x NF x SF."""
+    from hwflow.backends.rtl.model_io import input_format, prepare_model
+    from hwflow.backends.rtl.streaming import folding as fsearch
+    from hwflow.backends.rtl.streaming.layers import extract_layers
+
+    model, _, _ = prepare_model(tiny_conv_net(tmp_path / "conv.onnx"))
+    in_fmt = input_format(model)
+    layers = extract_layers(model, in_fmt)
+    cap = {"lut": 10**6, "ff": 10**6, "bram": 10**3, "dsp": 10**3}
+    if max_ii == 50:  # the padded 8 x 8 raster of the first window unit alone takes 64 cycles: II 65
+        with pytest.raises(FitError, match="II 65"):
+            fsearch.choose(layers, fsearch.Budget("ecp5", cap), in_fmt.width, max_ii)
+        return
+    folds, rec = fsearch.choose(layers, fsearch.Budget("ecp5", cap), in_fmt.width, max_ii)
+    ii, lat = fsearch.exact_timing(layers, folds, rec["input_buffers"], in_fmt.width)
+    assert (ii, lat) == (rec["ii"], rec["latency_cycles"]) and ii <= max_ii
+    g = layers[0].conv
+    assert fsearch.layer_cycles(layers[0], folds[0]) == g.oh * g.ow * (3 // folds[0].pe) * (9 // folds[0].simd)
+    # a looser bound never costs more
+    looser, _ = fsearch.choose(layers, fsearch.Budget("ecp5", cap), in_fmt.width, 2 * max_ii)
+    cost = [sum(fsearch.Budget("ecp5", cap).cost(r) for r in fsearch.design_resources(layers, f, in_fmt.width, "ecp5"))
+            for f in (folds, looser)]
+    assert cost[1] <= cost[0]

@@ -320,25 +320,36 @@ def choose(layers: list[DenseLayer], budget: Budget, in_w0: int, max_ii: int | N
         return sum(budget.cost(r) for r in design_resources(layers, folds, in_w0, budget.family, nbuf))
 
     if max_ii is not None:
-        bound = max_ii
-        for _ in range(8):
-            options = [(f, nb) for nb in BUFFER_OPTIONS for f in [cheapest(layers, bound, budget, in_w0, nb)]
-                       if f is not None]
-            if not options:
-                fastest = [Fold(ly.mh, ly.mw) for ly in layers]
-                raise FitError(f"no folding reaches II <= {max_ii} cycles (the fully parallel streaming design has "
-                               f"II {estimated_ii(layers, fastest, 2)}); lower the throughput target")
-            folds, nbuf = min(options, key=lambda o: cost_of(*o))
-            if not any(ly.conv is not None for ly in layers):
-                break
-            # convolutional designs: the search bounds each unit's cycles; the exact II is a
-            # few cycles longer (pipeline fill): tighten the bound by the excess
-            ii_exact = exact_timing(layers, folds, nbuf, in_w0)[0]
-            if ii_exact <= max_ii:
-                break
-            bound -= ii_exact - max_ii
-            if bound < 1:
-                raise FitError(f"no folding reaches II <= {max_ii} cycles; lower the throughput target")
+        def options(bound):
+            found = [(f, nb) for nb in BUFFER_OPTIONS for f in [cheapest(layers, bound, budget, in_w0, nb)]
+                     if f is not None]
+            return min(found, key=lambda o: cost_of(*o)) if found else None
+
+        def unreachable():
+            fastest = [Fold(ly.mh, ly.mw) for ly in layers]
+            ii_fast = min(exact_timing(layers, fastest, nb, in_w0)[0] for nb in BUFFER_OPTIONS)
+            return FitError(f"no folding reaches II <= {max_ii} cycles (the fully parallel streaming design has "
+                            f"II {ii_fast}); lower the throughput target")
+
+        if not any(ly.conv is not None for ly in layers):
+            choice = options(max_ii)
+        else:
+            # convolutional designs: the search bounds each unit's cycles, the exact II (cycle
+            # model) is longer by the pipeline fill; the loosest bound whose choice meets the
+            # target, by bisection
+            choice, lo, hi = None, 1, max_ii
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                c = options(mid)
+                if c is not None and exact_timing(layers, c[0], c[1], in_w0)[0] <= max_ii:
+                    choice, lo = c, mid + 1
+                elif c is None:
+                    lo = mid + 1
+                else:
+                    hi = mid - 1
+        if choice is None:
+            raise unreachable()
+        folds, nbuf = choice
         t = total(design_resources(layers, folds, in_w0, budget.family, nbuf))
         if not budget.fits(t):
             raise FitError(f"the smallest streaming design with II <= {max_ii} cycles ({_fmt(folds)}, {nbuf} input "
