@@ -19,9 +19,10 @@ def profile(
     samples: int = typer.Option(200, help="samples streamed through the gate-level simulation"),
     seed: int = typer.Option(0, help="seed of the random stimulus when no data is given"),
     simulator: str = typer.Option("yosys", help="ASIC gate-level simulator: yosys (no build step, large "
-                                                "netlists), verilator (the library's Verilog cell models) or "
+                                                "netlists), verilator (the library's Verilog cell models), "
                                                 "bulk (Verilator + the C++ bulk harness, cell models from the "
-                                                "liberty's functions, SAIF toggle counts)"),
+                                                "liberty's functions, SAIF toggle counts) or levelized (numpy, "
+                                                "cycle-based; no build, deep logic)"),
     effort: str = typer.Option("default", help="ASIC synthesis effort: default (area by module, ABC's default "
                                                "script) or fast (flat, ABC's fast script; slightly larger)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),

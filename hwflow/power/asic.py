@@ -28,12 +28,14 @@ BUFFER_CELL = "BUFX4"
 MAX_FANOUT = 16
 
 
-SIMULATORS = ("yosys", "verilator", "bulk")
+SIMULATORS = ("yosys", "verilator", "bulk", "levelized")
 SIM_NOTE = {
     "yosys": "Yosys `sim` of the netlist with every cell's logic imported from the liberty (`read_liberty`)",
     "verilator": "Verilator with the library's Verilog cell models (osu018_stdcells.v)",
     "bulk": "Verilator with cell models generated from the liberty's cell functions, driven by the C++ bulk "
             "harness at full rate; per-net toggles and time at 1 from Verilator's SAIF writer",
+    "levelized": "cycle-based zero-delay simulation of the netlist in numpy, cells levelized once and evaluated "
+                 "level by level from the liberty's cell functions (hwflow/power/levelized_sim.py); full-rate stream",
 }
 
 
@@ -51,6 +53,17 @@ def _simulate(design: RtlDesign, net, lib: Liberty, words: list[int], work_dir: 
         outputs, act, cycles, info = run_gate_level(design, net.netlist_v, lib.path, set(net.cell_counts), words,
                                                     work_dir / "gatesim_bulk", progress)
         check["build_time_s"] = info["build_time_s"]
+        say(f"gate-level simulation done ({time.time() - t0:.0f} s)")
+        if check_rtl:
+            compare_outputs(run_rtl(design, words, progress), outputs, f"{design.top} gate-level netlist vs RTL")
+            check.update(compared_with_rtl=True, mismatches=0)
+        return act, PERIOD, cycles, check
+    if simulator == "levelized":
+        from hwflow.power.bulk_gate import run_rtl
+        from hwflow.power.levelized_sim import PERIOD, run_levelized
+
+        outputs, act, cycles, info = run_levelized(design, net.netlist_json, lib.path, words, progress)
+        check.update(levels=info["levels"], sim_wall_time_s=info["sim_wall_time_s"])
         say(f"gate-level simulation done ({time.time() - t0:.0f} s)")
         if check_rtl:
             compare_outputs(run_rtl(design, words, progress), outputs, f"{design.top} gate-level netlist vs RTL")

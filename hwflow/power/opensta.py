@@ -92,6 +92,19 @@ def driver_activities(netlist_json: Path, top: str, act: Activity, period: float
     return out, missing
 
 
+_NET_ACTIVITY_PROC = """proc hwflow_load_activity {nets a d} {
+  foreach net $nets {
+    foreach p [get_pins -quiet -of_objects $net] {
+      if {[get_property $p direction] == "input"} { sta::set_power_pin_activity $p $a $d }
+    }
+  }
+}
+proc hwflow_net_activity {pin a d} {
+  sta::set_power_pin_activity $pin $a $d
+  hwflow_load_activity [get_nets -quiet -of_objects $pin] $a $d
+}"""
+
+
 def write_sta_script(path: Path, liberty: Path, netlist_v: Path, top: str, clock_port: str,
                      period_ns: float, activities: list[PinActivity] | None) -> Path:
     lines = [
@@ -102,12 +115,24 @@ def write_sta_script(path: Path, liberty: Path, netlist_v: Path, top: str, clock
         f"set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports {{{clock_port}}}]]",
         "set_output_delay 0 -clock clk [all_outputs]",
     ]
+    if activities:
+        # OpenSTA (2.0.17, Debian) propagates its own activities at the first power query --
+        # probabilistically, from the ports and flip-flop outputs through the logic -- and
+        # writes them over every other pin, annotated or not: with the annotations before it,
+        # combinational power was OpenSTA's estimate, not the simulation's (deep logic: up to
+        # ~28 toggles per cycle on a net that the simulation toggled 0.02 times). So: propagate
+        # once, then set every driver pin and the load pins of its net to the measured activity.
+        # OpenSTA still recomputes the cells in the direct fan-out of an input port at the final
+        # query; hwflow designs register their inputs, so that is the input register's enable
+        # logic (tests/test_power_levelized.py).
+        lines += ["report_power > /dev/null", _NET_ACTIVITY_PROC]
     for a in activities or []:
         duty = min(max(a.duty, 0.0), 1.0)
         if a.is_port:
             lines.append(f"sta::set_power_input_port_activity [get_ports {{{a.pin}}}] {a.activity:.6g} {duty:.6g}")
+            lines.append(f"hwflow_load_activity [get_nets -quiet {{{a.pin}}}] {a.activity:.6g} {duty:.6g}")
         else:
-            lines.append(f"sta::set_power_pin_activity [get_pins {{{a.pin}}}] {a.activity:.6g} {duty:.6g}")
+            lines.append(f"hwflow_net_activity [get_pins {{{a.pin}}}] {a.activity:.6g} {duty:.6g}")
     lines += [
         'puts "HWFLOW_POWER_BEGIN"',
         "report_power -digits 8",
