@@ -98,7 +98,9 @@ class _Throttle:
         return True
 
 
-class _Scatter:
+class _WidthConverter:
+    """Scatter and gather: a full flag (output valid, input not ready) and a beat counter."""
+
     def __init__(self, p):
         self.n, self.full, self.cnt = p["N"], False, 0
 
@@ -108,6 +110,8 @@ class _Scatter:
     def s_ready(self, m_ready):
         return not self.full
 
+
+class _Scatter(_WidthConverter):
     def tick(self, s_valid, m_ready):
         take, pop = s_valid and not self.full, self.full and m_ready
         if take:
@@ -140,16 +144,7 @@ class _Fifo:
         return self.count == 0
 
 
-class _Gather:
-    def __init__(self, p):
-        self.n, self.full, self.cnt = p["N"], False, 0
-
-    def m_valid(self, s_valid):
-        return self.full
-
-    def s_ready(self, m_ready):
-        return not self.full
-
+class _Gather(_WidthConverter):
     def tick(self, s_valid, m_ready):
         take = s_valid and not self.full
         last = self.cnt == self.n - 1
