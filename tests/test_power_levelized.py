@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwflow.artifacts import read_json, write_json
@@ -54,8 +55,8 @@ def test_levelized_catches_a_broken_netlist(levelized, run_dir, tmp_path):
     flop = next(c for c in mod["cells"].values() if c["type"].startswith("DFF") and c["connections"]["Q"] == [out_bit])
     flop["connections"]["D"] = ["1"]  # the register of output bit 0 holds 1
     broken = write_json(tmp_path / "broken.json", nl)
-    words = design.input.pack(__import__("numpy").random.default_rng(0).integers(
-        design.input.int_min, design.input.int_max + 1, size=(32, design.input.elements)))
+    words = design.input.pack(np.random.default_rng(0).integers(design.input.int_min, design.input.int_max + 1,
+                                                                 size=(32, design.input.elements)))
     good, _, _, _ = run_levelized(design, net_json, Liberty("osu018").path, words)
     bad, _, _, _ = run_levelized(design, broken, Liberty("osu018").path, words)
     compare_outputs(good, good, "same")

@@ -174,7 +174,7 @@ def run_levelized(design: RtlDesign, netlist_json: Path, liberty: Path, words: l
     max_cycles = RESET_CYCLES + (len(words) + 2) * max(1, design.ii) + design.latency_cycles * 4 + 16
     trace = []
     outputs: list[int] = []
-    sent, t, t_first = 0, 0, None
+    sent, t, last_say = 0, 0, time.time()
     v = np.zeros(net.n_bits, dtype=bool)
     while len(outputs) < len(words):
         if t >= max_cycles:
@@ -192,8 +192,6 @@ def run_levelized(design: RtlDesign, netlist_json: Path, liberty: Path, words: l
         for fn, ins, outs in net.steps:
             v[outs] = fn(*(v[i] for i in ins))
         if not in_reset:
-            if t_first is None:
-                t_first = t
             trace.append(v.copy())
             if v[b_valid] and v[b_sready]:
                 sent += 1
@@ -201,8 +199,9 @@ def run_levelized(design: RtlDesign, netlist_json: Path, liberty: Path, words: l
                 outputs.append(int(sum(1 << i for i, b in enumerate(v[p_out]) if b)))
         state = v[d_bits].copy()
         t += 1
-        if progress and t % 200 == 0:
-            progress(f"levelized gate-level simulation: cycle {t}, {len(outputs)} outputs")
+        if progress and time.time() - last_say > 10:
+            last_say = time.time()
+            progress(f"levelized gate-level simulation: cycle {t}, {len(outputs)} of {len(words)} outputs")
     vals = np.array(trace)
     cycles = len(vals)
     toggles = np.count_nonzero(vals[1:] != vals[:-1], axis=0)
