@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ from hwflow.backends.rtl.folded import choose_folding, trace_folded
 from hwflow.backends.rtl.folded_verilog import folded_register_bits, write_folded_design
 from hwflow.backends.rtl.lint import lint_design
 from hwflow.backends.rtl.model_io import input_format, prepare_model
-from hwflow.backends.rtl.tracer import ElementFormat, trace_model
 from hwflow.backends.rtl.pipeline_depth import max_cutoff_for_clock, pipeline_for_clock, register_bits, stage_delay
 from hwflow.backends.rtl.pipeline_depth import split as split_pipeline
+from hwflow.backends.rtl.tracer import ElementFormat, trace_model
 from hwflow.backends.rtl.verilog import output_format, write_design
 from hwflow.errors import ConfigError
 from hwflow.ir.streamline import streamlining_record
@@ -38,8 +39,8 @@ def generate_rtl(
     throughput: float | None = None,
     clock_mhz: float | None = None,
     folding: str | None = None,
-) -> Path:
     timing_target: str = "asic-osu018",
+) -> Path:
     """Write ``<run_dir>/verilog/*.v``, ``<run_dir>/model.onnx`` (the cleaned model the
     RTL implements, the reference for ``simulate``) and ``<run_dir>/rtl.json``.
 
@@ -199,9 +200,9 @@ def _build_parallel(model, in_fmt, _fold, latency_cutoff, vdir, top, _progress, 
 
 def _build_folded(model, in_fmt, fold, latency_cutoff, vdir, top, progress, timing) -> _Design:
     t0 = time.time()
-    tr = trace_folded(model, in_fmt, fold, latency_cutoff, progress=progress)
     if timing:  # the largest cutoff that meets the clock (no search over the segments' register bits)
         latency_cutoff = max_cutoff_for_clock(*timing)
+    tr = trace_folded(model, in_fmt, fold, latency_cutoff, progress=progress)
     out_fmt = output_format(tr.output_qints())
     t_trace = time.time() - t0
     files, sched = write_folded_design(vdir, top, tr, out_fmt)
@@ -233,5 +234,6 @@ def _build_streaming(model, in_fmt, vdir, top, progress, board, throughput, cloc
     in_shape = tuple(int(d) for d in model.get_tensor_shape(in_name))
     out_shape = tuple(int(d) for d in model.get_tensor_shape(out_name))
     return _Design(files=sd.files, latency=sd.latency, ii=sd.ii,
-                   in_port=(in_name, in_shape, sd.layers[0].mw), out_port=(out_name, out_shape, sd.layers[-1].mh),
+                   in_port=(in_name, in_shape, math.prod(in_shape[1:])),
+                   out_port=(out_name, out_shape, math.prod(out_shape[1:])),
                    out_fmt=sd.out_fmt, stages=[], pipeline=sd.record, trace_time_s=sd.trace_time_s)
