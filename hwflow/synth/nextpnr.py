@@ -17,7 +17,7 @@ from typing import Callable
 
 from hwflow.artifacts import read_json
 from hwflow.boards import OPEN_BITSTREAM_FAMILIES, Board
-from hwflow.errors import ConfigError, ToolFailed
+from hwflow.errors import ConfigError, FitError, ToolFailed
 from hwflow.tools import Nextpnr, Packer, run_tool
 
 
@@ -87,6 +87,33 @@ def nextpnr_progress(line: str) -> str | None:
     return None
 
 
+# nextpnr's words when the design is too big for the device or too full to place (iCE40
+# packer/placer, ECP5 placer, either's utilisation check)
+_PLACEMENT_FAILURES = ("Unable to find legal placement", "Failed to expand region", "Design utilisation too high",
+                       "but device only has", "Failed to place")
+_UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%")
+
+
+def placement_failure(log: Path, board: Board) -> FitError | None:
+    """A ``FitError`` when nextpnr's log says the design did not fit or could not be placed
+    (with the last utilisation it printed), else None (another failure: the ToolFailed stands)."""
+    if not log.exists():
+        return None
+    text = log.read_text(errors="replace")
+    reason = next((r for r in _PLACEMENT_FAILURES if r in text), None)
+    if reason is None:
+        return None
+    usage: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _UTILISATION_LINE.match(line)
+        if m and int(m.group(2)) > 0:
+            usage[m.group(1)] = f"{int(m.group(2)):,}/{int(m.group(3)):,} ({m.group(4)}%)"
+    used = ", ".join(f"{k} {v}" for k, v in usage.items()) or "see the log"
+    return FitError(f"nextpnr could not place the design on the {board.name} ({board.device}): "
+                    f"'{reason}'; utilisation {used}. Build a smaller design: hwflow rtl MODEL -o RUN "
+                    f"--board {board.name} --throughput N with a lower N (or --folding). Log: {log}")
+
+
 class NextpnrPnR:
     def __init__(self, board: Board, seed: int = 1, router: str | None = None, clock_mhz: float | None = None) -> None:
         """``clock_mhz``: nextpnr's timing target (default: the board's oscillator, which the
@@ -132,7 +159,10 @@ class NextpnrPnR:
                 text = nextpnr_progress(line)
                 if text:
                     progress(f"nextpnr: {text}")
-        run_tool(cmd, cwd=out_dir, log=log, tool=self.tool.name, timeout=timeout, on_line=on_line)
+        try:
+            run_tool(cmd, cwd=out_dir, log=log, tool=self.tool.name, timeout=timeout, on_line=on_line)
+        except ToolFailed as e:
+            raise placement_failure(log, self.board) or e
         seconds = time.time() - t0
         if not report.exists() or not routed.exists():
             raise ToolFailed(self.tool.name, 0, str(log), "nextpnr finished without its report or routed design")
