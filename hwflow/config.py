@@ -30,12 +30,16 @@ class ModelSpec(_Strict):
     zoo: str | None = None
     path: Path | None = None
     framework: Framework = "qkeras"
-    variant: str | None = Field(None, description="model variant passed to the zoo builder")
+    options: dict[str, int | float | bool | str] = Field(
+        default_factory=dict, description="keyword options of the zoo model's builder, e.g. {w_bits: 4} for "
+        "jet_mlp (hwflow train --option w_bits=4); a name the builder does not take is an error")
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelSpec":
         if (self.zoo is None) == (self.path is None):
             raise ValueError("give exactly one of model.zoo (a name from models/) or model.path (a file)")
+        if self.options and self.zoo is None:
+            raise ValueError("model.options are the zoo builder's; a model.path file has none")
         return self
 
 

@@ -73,13 +73,14 @@ def _train(ctx: FlowContext) -> dict:
     if not ctx.cfg.train.enabled:  # the zoo model as initialised, exported without training
         from hwflow.frontends import export_zoo_model
 
-        export_zoo_model(spec.zoo, spec.framework, ctx.model_onnx, seed=ctx.cfg.train.seed)
+        export_zoo_model(spec.zoo, spec.framework, ctx.model_onnx, seed=ctx.cfg.train.seed, options=spec.options)
         return {"trained": False}
     if spec.framework == "qkeras":
         from hwflow.train.keras import train_keras as train
     else:
         from hwflow.train.torch import train_torch as train
-    result = train(spec.zoo, ctx.run_dir, epochs=ctx.cfg.train.epochs, seed=ctx.cfg.train.seed, progress=ctx.progress)
+    result = train(spec.zoo, ctx.run_dir, epochs=ctx.cfg.train.epochs, seed=ctx.cfg.train.seed, progress=ctx.progress,
+                   options=spec.options)
     if not ctx.model_onnx.exists():
         raise HwflowError(f"training of {spec.zoo} finished but wrote no {ctx.model_onnx}")
     return result if isinstance(result, dict) else {}

@@ -6,7 +6,8 @@ Each model has one definition file per framework: ``models/<name>_keras.py`` (QK
 repository (our code, not a user's model file) exposing at least:
 
 - ``DATASET``: name for :func:`hwflow.data.load_dataset`
-- ``build(seed=0)``: a fresh, untrained model
+- ``build(seed=0)``: a fresh, untrained model; its other keyword parameters are the
+  model's options (``builder_options``; flow file ``model.options``)
 
 and optionally ``TASK`` ("classify" / "autoencode"), ``INPUT_SHAPE`` (without the batch
 axis), ``DEFAULT_EPOCHS`` and ``ZOO``: a dict ``name -> builder(seed=0)`` when one file
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -130,9 +132,24 @@ def default_epochs(name: str, framework: str, fallback: int = 10) -> int:
     return int(getattr(mod, "DEFAULT_EPOCHS", getattr(mod, "EPOCHS", fallback)))
 
 
+def builder_options(name: str, framework: str) -> dict[str, object]:
+    """The keyword options of a zoo entry's builder besides ``seed`` (name -> default), e.g.
+    ``{"w_bits": 6, "a_bits": 6}`` for ``jet_mlp``."""
+    params = inspect.signature(builder(name, framework)).parameters.values()
+    return {p.name: p.default for p in params
+            if p.name != "seed" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def build_model(name: str, framework: str, seed: int = 0, **options):
-    """A fresh model of the named zoo entry."""
+    """A fresh model of the named zoo entry; ``options`` are its builder's keyword options
+    (a name the builder does not take is a ConfigError listing the ones it does)."""
+    known = builder_options(name, framework)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        listing = ", ".join(f"{k} (default {v!r})" for k, v in known.items()) or "none"
+        raise ConfigError(f"zoo model {name!r} ({framework}) has no option {', '.join(map(repr, unknown))}; "
+                          f"its options: {listing}")
     return builder(name, framework)(seed=seed, **options)
 
 
-__all__ = ["names", "definition_path", "load_definition", "builder", "build_model", "default_epochs", "models_dir"]
+__all__ = ["names", "definition_path", "load_definition", "builder", "builder_options", "build_model", "default_epochs", "models_dir"]

@@ -68,7 +68,7 @@ class EconTDecoder(nn.Module):
         return self.out(F.relu(self.deconv(h)))
 
 
-def build(seed: int = 0, **options) -> nn.Module:
+def build(seed: int = 0) -> nn.Module:
     """The (exported) quantized encoder."""
     torch.manual_seed(seed)
     return EconTEncoder()

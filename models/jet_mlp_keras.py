@@ -26,7 +26,9 @@ W_BITS, A_BITS = 6, 6
 LAYERS = (16, 64, 32, 32, 5)
 
 
-def build(seed: int = 0) -> "keras.Model":
+def build(seed: int = 0, w_bits: int = W_BITS, a_bits: int = A_BITS) -> "keras.Model":
+    """``w_bits``: weight and bias bits (sign + fraction), ``a_bits``: hidden activation bits
+    (the flow file's ``model.options``, a sweep axis)."""
     keras.utils.set_random_seed(seed)
     x_in = keras.Input(INPUT_SHAPE, name="input")
     h = QActivation(quantized_bits(12, 4, alpha=1), name="input_quant")(x_in)
@@ -34,13 +36,13 @@ def build(seed: int = 0) -> "keras.Model":
     for i, units in enumerate(LAYERS[1:]):
         h = QDense(
             units,
-            kernel_quantizer=quantized_bits(W_BITS, 0, alpha=1),
-            bias_quantizer=quantized_bits(W_BITS, 0, alpha=1),
+            kernel_quantizer=quantized_bits(w_bits, 0, alpha=1),
+            bias_quantizer=quantized_bits(w_bits, 0, alpha=1),
             kernel_initializer="lecun_uniform",
             name=f"fc{i + 1}",
         )(h)
         if i < n - 1:
-            h = QActivation(quantized_relu(A_BITS, 0), name=f"relu{i + 1}")(h)
+            h = QActivation(quantized_relu(a_bits, 0), name=f"relu{i + 1}")(h)
     return keras.Model(x_in, h, name="jet_mlp")
 
 

@@ -30,27 +30,29 @@ LAYERS = (16, 64, 32, 32, 5)
 
 
 class JetMLP(nn.Module):
-    def __init__(self):
+    def __init__(self, w_bits: int = W_BITS, a_bits: int = A_BITS):
         super().__init__()
         self.inp = qnn.QuantIdentity(act_quant=signed_act(12, 4), return_quant_tensor=True)
         layers: list[nn.Module] = []
         n = len(LAYERS) - 1
         for i, (a, b) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
             layers.append(
-                qnn.QuantLinear(a, b, bias=True, weight_quant=signed_weight(W_BITS, 0),
-                                bias_quant=signed_bias(W_BITS, 0), return_quant_tensor=i < n - 1)
+                qnn.QuantLinear(a, b, bias=True, weight_quant=signed_weight(w_bits, 0),
+                                bias_quant=signed_bias(w_bits, 0), return_quant_tensor=i < n - 1)
             )
             if i < n - 1:
-                layers.append(qnn.QuantReLU(act_quant=unsigned_act(A_BITS, 0), return_quant_tensor=True))
+                layers.append(qnn.QuantReLU(act_quant=unsigned_act(a_bits, 0), return_quant_tensor=True))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(self.inp(x))
 
 
-def build(seed: int = 0, **options) -> nn.Module:
+def build(seed: int = 0, w_bits: int = W_BITS, a_bits: int = A_BITS) -> nn.Module:
+    """``w_bits``: weight and bias bits (sign + fraction), ``a_bits``: hidden activation bits
+    (the flow file's ``model.options``, a sweep axis)."""
     torch.manual_seed(seed)
-    return JetMLP()
+    return JetMLP(w_bits, a_bits)
 
 
 ZOO = {"jet_mlp": build}

@@ -11,6 +11,23 @@ from hwflow.cli.common import cli_command, out, print_progress
 from hwflow.errors import ConfigError
 
 
+def parse_options(items: list[str]) -> dict[str, int | float | bool | str]:
+    """``NAME=VALUE`` strings -> a dict; values read as YAML scalars (4 -> int, 0.5 -> float,
+    true -> bool), as the same options in a flow file are."""
+    import yaml
+
+    options: dict[str, int | float | bool | str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--option {item!r}: write NAME=VALUE, e.g. -O w_bits=4")
+        parsed = yaml.safe_load(value) if value.strip() else value
+        if not isinstance(parsed, (int, float, bool, str)):
+            raise ConfigError(f"--option {item!r}: the value must be a number, true/false or a word")
+        options[name.strip()] = parsed
+    return options
+
+
 @cli_command
 def train(
     model: str = typer.Argument(..., help="model name from models/ (e.g. jet_mlp, econt, biper_bnn)"),
@@ -20,6 +37,9 @@ def train(
     seed: int = typer.Option(0, "--seed", help="seeds data split, initialisation, batch order"),
     lr: float = typer.Option(None, "--lr", help="learning rate (model default if omitted)"),
     batch_size: int = typer.Option(None, "--batch-size", help="batch size (model default if omitted)"),
+    option: list[str] = typer.Option(None, "--option", "-O", help="a builder option of the model, NAME=VALUE "
+                                     "(repeatable), e.g. -O w_bits=4 for jet_mlp; an unknown NAME lists the "
+                                     "model's options"),
 ) -> None:
     """Quantization-aware training of a model from models/; writes the model and model.onnx."""
     if framework in ("qkeras", "keras"):
@@ -31,7 +51,7 @@ def train(
     else:
         raise ConfigError(f"unknown framework {framework!r}; valid: qkeras, brevitas")
     metrics = run(model, output, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
-                  progress=print_progress)
+                  progress=print_progress, options=parse_options(option or []))
     summary = {k: metrics[k] for k in ("test_accuracy", "emd_model_cm",
                                        "emd_baseline_mean_shape_cm", "test_telescope_loss")
                if k in metrics}

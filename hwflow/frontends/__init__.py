@@ -15,7 +15,8 @@ from hwflow.errors import ConfigError
 FRAMEWORKS = ("qkeras", "brevitas")
 
 
-def export_zoo_model(name: str, framework: str, out_path, seed: int = 0, trained=None) -> Path:
+def export_zoo_model(name: str, framework: str, out_path, seed: int = 0, trained=None,
+                     options: dict | None = None) -> Path:
     """Build zoo model ``name`` in ``framework`` (random init with ``seed``, or the trained
     weights in ``trained``: a model file or a ``hwflow train`` run directory) and export it
     to QONNX at ``out_path``; returns the path."""
@@ -23,11 +24,11 @@ def export_zoo_model(name: str, framework: str, out_path, seed: int = 0, trained
     if framework in ("qkeras", "keras"):
         from hwflow.frontends import qkeras
 
-        return qkeras.export_zoo_model(name, out_path, seed=seed, trained=trained)
+        return qkeras.export_zoo_model(name, out_path, seed=seed, trained=trained, options=options)
     if framework in ("brevitas", "torch"):
         from hwflow.frontends import brevitas
 
-        return Path(brevitas.export_zoo_model(name, out_path, seed=seed, trained=trained))
+        return Path(brevitas.export_zoo_model(name, out_path, seed=seed, trained=trained, options=options))
     raise ConfigError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
 
 

@@ -88,14 +88,16 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
     return read_weights_file(path)[0]
 
 
-def build_brevitas_zoo_model(name: str, seed: int = 0, trained: str | os.PathLike | None = None):
-    """The zoo model ``name`` from ``models/<name>_torch.py``, in eval mode, with the
-    weights of ``trained`` (a state_dict file) if given."""
+def build_brevitas_zoo_model(name: str, seed: int = 0, trained: str | os.PathLike | None = None,
+                             options: dict | None = None):
+    """The zoo model ``name`` from ``models/<name>_torch.py`` (built with the builder's
+    keyword ``options``), in eval mode, with the weights of ``trained`` (a state_dict file)
+    if given."""
     from hwflow import zoo
 
     if name not in ZOO_NAMES:
         raise ConfigError(f"unknown zoo model {name!r}; valid names: {', '.join(ZOO_NAMES)}")
-    model = zoo.build_model(name, "brevitas", seed=seed)
+    model = zoo.build_model(name, "brevitas", seed=seed, **(options or {}))
     if trained is not None:
         sd = load_state_dict_file(trained)
         try:
@@ -240,11 +242,12 @@ def _fuse_zero_pad_into_conv(mw):
 
 
 def export_brevitas_zoo_model(
-    name: str, out_path: str | os.PathLike, seed: int = 0, trained: str | os.PathLike | None = None
+    name: str, out_path: str | os.PathLike, seed: int = 0, trained: str | os.PathLike | None = None,
+    options: dict | None = None,
 ) -> Path:
     """Build zoo model ``name`` (random init with ``seed``, or the state_dict ``trained``)
     and export it to QONNX at ``out_path`` (docs/INTERFACES.md section 3)."""
-    model = build_brevitas_zoo_model(name, seed=seed, trained=trained)
+    model = build_brevitas_zoo_model(name, seed=seed, trained=trained, options=options)
     return export_brevitas(model, out_path, input_shape_of(name))
 
 
@@ -263,7 +266,9 @@ def export_file(path: str | os.PathLike, out_path: str | os.PathLike, model: str
         raise ConfigError(
             f"{path}: the weights file does not say which zoo model it belongs to; name it "
             f"(--model, one of {', '.join(ZOO_NAMES)})")
-    net = build_brevitas_zoo_model(name, trained=path)
+    # the builder options the weights were trained with (hwflow train records them)
+    options = meta.get("options") if name == meta.get("model") else None
+    net = build_brevitas_zoo_model(name, trained=path, options=options if isinstance(options, dict) else None)
     out = export_brevitas(net, out_path, input_shape_of(name))
     if check_samples:
         from hwflow.ir import load_model, make_stimulus

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -196,18 +197,25 @@ def _assign(raw: dict, dotted: str, value: Any) -> None:
 
 
 def check_setting(dotted: str) -> None:
-    """A dotted path must name a flow-file field (``rtl.throughput``); ValueError lists the
-    fields where it goes wrong."""
+    """A dotted path must name a flow-file field (``rtl.throughput``), or one key of a mapping
+    field (``model.options.w_bits``: the builder checks the name when the point runs);
+    ValueError lists the fields where it goes wrong."""
     model: type[BaseModel] | None = FlowConfig
-    for i, part in enumerate(dotted.split(".")):
-        if model is None:
-            raise ValueError(f"{'.'.join(dotted.split('.')[:i])} has no sub-settings")
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if model is dict and i == len(parts) - 1:
+            return
+        if model is None or model is dict:
+            raise ValueError(f"{'.'.join(parts[:i])} has no sub-settings")
         fields = model.model_fields
         if part not in fields:
             where = ".".join(dotted.split(".")[:i]) or "a flow file"
             raise ValueError(f"{part!r} is not a setting of {where}; settings: {', '.join(fields)}")
         ann = fields[part].annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if typing.get_origin(ann) is dict:
+            model = dict
+        else:
+            model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
 def load_sweep(path: str | Path) -> Sweep:

@@ -122,9 +122,10 @@ def _limit_threads() -> None:
 
 def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float | None = None,
                 batch_size: int | None = None, log: list | None = None, model=None,
-                data=None) -> Trained:
+                data=None, options: dict | None = None) -> Trained:
     """Train QKeras zoo model ``name`` in memory (``model`` overrides the zoo build, e.g.
-    another variant of the same architecture; ``data`` overrides the dataset)."""
+    another variant of the same architecture; ``data`` overrides the dataset; ``options``
+    are the builder's keyword options)."""
     from hwflow import zoo
     from hwflow.data import load_dataset
     from hwflow.quant.biper_keras import BiPerWeight, set_biper_stage
@@ -140,7 +141,7 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
     task = getattr(mod, "TASK", "classify")
     log = [] if log is None else log
     if model is None:
-        model = zoo.build_model(name, "qkeras", seed=seed)
+        model = zoo.build_model(name, "qkeras", seed=seed, **(options or {}))
     x_tr, y_tr, x_te, y_te = data if data is not None else load_dataset(mod.DATASET, seed=seed)
     metrics: dict[str, Any] = {"task": task, "epochs": epochs, "lr": lr,
                                "batch_size": batch_size, "train_samples": int(len(x_tr)),
@@ -181,8 +182,9 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
 
 def train_keras(name: str, run_dir: str | os.PathLike, epochs: int | None = None, seed: int = 0,
                 lr: float | None = None, batch_size: int | None = None,
-                check_samples: int = 1000, progress: Callable[[str], None] | None = None) -> dict:
-    """QAT of QKeras zoo model ``name``; writes ``model.h5``, ``model.onnx`` (and
+                check_samples: int = 1000, progress: Callable[[str], None] | None = None,
+                options: dict | None = None) -> dict:
+    """QAT of QKeras zoo model ``name`` (built with the builder's keyword ``options``); writes ``model.h5``, ``model.onnx`` (and
     ``decoder.h5`` for ECON-T) and ``train.json`` in ``run_dir``; returns the metrics.
 
     Raises ConfigError for an unknown model/option and MismatchError if the exported graph
@@ -193,11 +195,12 @@ def train_keras(name: str, run_dir: str | os.PathLike, epochs: int | None = None
 
     run_dir = Path(run_dir)
     params = {"model": name, "framework": "qkeras", "epochs": epochs, "seed": seed, "lr": lr,
-              "batch_size": batch_size}
+              "batch_size": batch_size, **({"options": dict(options)} if options else {})}
     with stage(run_dir, "train", params=params) as st:
         t0 = time.time()
         log = EpochLog(None if progress is None else lambda rec: progress(describe_epoch(rec, epochs)))
-        trained = train_model(name, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, log=log)
+        trained = train_model(name, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, log=log,
+                              options=options)
         model, metrics = trained.model, trained.metrics
         metrics["train_time_s"] = round(time.time() - t0, 2)
         metrics["history"] = log

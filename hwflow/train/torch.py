@@ -114,7 +114,7 @@ class Trained:
 
 def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float | None = None,
                 batch_size: int | None = None, log: list | None = None, model: nn.Module | None = None,
-                data: tuple | None = None) -> Trained:
+                data: tuple | None = None, options: dict | None = None) -> Trained:
     """Train zoo model ``name`` in memory.
 
     ``model``: train this instance instead of a fresh ``build(seed)`` (e.g. another ``mode``
@@ -139,7 +139,7 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     if model is None:
-        model = zoo.build_model(name, "brevitas", seed=seed)
+        model = zoo.build_model(name, "brevitas", seed=seed, **(options or {}))
     if data is None:
         x_tr, y_tr, x_te, y_te = _data(mod, seed)
     else:
@@ -189,19 +189,24 @@ def train_model(name: str, epochs: int | None = None, seed: int = 0, lr: float |
     return Trained(model.eval(), metrics)
 
 
-def save_state_dict(model: nn.Module, path: str | os.PathLike, name: str, seed: int, epochs: int) -> Path:
-    """Save weights as a weights-only-loadable file (no pickled classes)."""
+def save_state_dict(model: nn.Module, path: str | os.PathLike, name: str, seed: int, epochs: int,
+                    options: dict | None = None) -> Path:
+    """Save weights as a weights-only-loadable file (no pickled classes); the metadata names
+    the zoo model and its builder options, so ``hwflow export`` rebuilds the same architecture."""
     path = Path(path)
     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save({"hwflow": {"model": name, "framework": "brevitas", "seed": int(seed), "epochs": int(epochs)},
-                "state_dict": sd}, path)
+    meta = {"model": name, "framework": "brevitas", "seed": int(seed), "epochs": int(epochs)}
+    if options:
+        meta["options"] = dict(options)
+    torch.save({"hwflow": meta, "state_dict": sd}, path)
     return path
 
 
 def train_torch(name: str, run_dir: str | os.PathLike, epochs: int | None = None, seed: int = 0,
                 lr: float | None = None, batch_size: int | None = None,
-                check_samples: int = 1000, progress: Callable[[str], None] | None = None) -> dict:
-    """QAT of Brevitas zoo model ``name``; writes ``model.pt``, ``model.onnx`` and the stage
+                check_samples: int = 1000, progress: Callable[[str], None] | None = None,
+                options: dict | None = None) -> dict:
+    """QAT of Brevitas zoo model ``name`` (built with the builder's keyword ``options``); writes ``model.pt``, ``model.onnx`` and the stage
     record ``train.json`` in ``run_dir``; returns the record's result (metrics).
 
     Args:
@@ -221,22 +226,23 @@ def train_torch(name: str, run_dir: str | os.PathLike, epochs: int | None = None
 
     run_dir = Path(run_dir)
     params = {"model": name, "framework": "brevitas", "epochs": epochs, "seed": seed, "lr": lr,
-              "batch_size": batch_size}
+              "batch_size": batch_size, **({"options": dict(options)} if options else {})}
     with stage(run_dir, "train", params=params) as st:
         t0 = time.time()
         log = EpochLog(None if progress is None else lambda rec: progress(describe_epoch(rec, epochs)))
-        trained = train_model(name, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, log=log)
+        trained = train_model(name, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, log=log,
+                              options=options)
         model, metrics, decoder = trained.model, trained.metrics, trained.decoder
         metrics["train_time_s"] = round(time.time() - t0, 2)
         metrics["history"] = log
-        pt = st.output(save_state_dict(model, run_dir / "model.pt", name, seed, metrics["epochs"]))
+        pt = st.output(save_state_dict(model, run_dir / "model.pt", name, seed, metrics["epochs"], options))
         if decoder is not None:
             st.output(save_state_dict(decoder, run_dir / "decoder.pt", f"{name}_decoder", seed, metrics["epochs"]))
         onnx_path = st.output(fb.export_brevitas(model, run_dir / "model.onnx", fb.input_shape_of(name)))
         x = make_stimulus(load_model(str(onnx_path)), n=check_samples + 5, seed=seed, corners=True)
         metrics["export_check"] = fb.check_export(model, onnx_path, np.asarray(x, np.float32))
         # the saved weights rebuild the same model (weights_only load)
-        reloaded = fb.build_brevitas_zoo_model(name, seed=seed, trained=pt)
+        reloaded = fb.build_brevitas_zoo_model(name, seed=seed, trained=pt, options=options)
         metrics["export_check"]["reloaded_equal"] = bool(
             np.array_equal(fb.torch_forward(reloaded, x[:64]), fb.torch_forward(model, x[:64])))
         st.result.update({"metrics": metrics})

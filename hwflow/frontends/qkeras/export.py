@@ -219,12 +219,14 @@ def onnx_output_to_keras(y: np.ndarray) -> np.ndarray:
     return y.transpose(0, 2, 3, 1) if y.ndim == 4 else y
 
 
-def export_zoo_model(name: str, out_path: str | Path, seed: int = 0, trained=None) -> Path:
-    """Build (or load ``trained``) zoo model ``name`` and export it to QONNX."""
+def export_zoo_model(name: str, out_path: str | Path, seed: int = 0, trained=None,
+                     options: dict | None = None) -> Path:
+    """Build (with the builder's keyword ``options``) or load ``trained`` zoo model ``name``
+    and export it to QONNX."""
     from hwflow import zoo
 
     model = load_trained(trained)
     if model is None:
-        model = zoo.build_model(name, "qkeras", seed=seed)
+        model = zoo.build_model(name, "qkeras", seed=seed, **(options or {}))
     export_keras_model(model, out_path, name=name)
     return Path(out_path)
