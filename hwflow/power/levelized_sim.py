@@ -172,7 +172,10 @@ def run_levelized(design: RtlDesign, netlist_json: Path, liberty: Path, words: l
     q_bits = np.array([q for _, q in net.flops], dtype=np.int64)
     state = np.zeros(len(q_bits), dtype=bool)
     max_cycles = RESET_CYCLES + (len(words) + 2) * max(1, design.ii) + design.latency_cycles * 4 + 16
-    trace = []
+    toggles = np.zeros(net.n_bits, dtype=np.int64)  # counted as the cycles go: memory ~ nets, not nets x cycles
+    high = np.zeros(net.n_bits, dtype=np.int64)
+    prev = None
+    cycles = 0
     outputs: list[int] = []
     sent, t, last_say = 0, 0, time.time()
     v = np.zeros(net.n_bits, dtype=bool)
@@ -192,7 +195,11 @@ def run_levelized(design: RtlDesign, netlist_json: Path, liberty: Path, words: l
         for fn, ins, outs in net.steps:
             v[outs] = fn(*(v[i] for i in ins))
         if not in_reset:
-            trace.append(v.copy())
+            if prev is not None:
+                toggles += v != prev
+            high += v
+            prev = v.copy()
+            cycles += 1
             if v[b_valid] and v[b_sready]:
                 sent += 1
             if v[b_mvalid]:
@@ -202,10 +209,6 @@ def run_levelized(design: RtlDesign, netlist_json: Path, liberty: Path, words: l
         if progress and time.time() - last_say > 10:
             last_say = time.time()
             progress(f"levelized gate-level simulation: cycle {t}, {len(outputs)} of {len(words)} outputs")
-    vals = np.array(trace)
-    cycles = len(vals)
-    toggles = np.count_nonzero(vals[1:] != vals[:-1], axis=0)
-    high = np.count_nonzero(vals, axis=0)
     act = Activity(0, cycles * PERIOD)
     for name, b in net.names.items():
         act.toggles[name] = int(toggles[b])
