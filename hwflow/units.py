@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from hwflow.errors import ConfigError
@@ -20,6 +21,6 @@ def parse_clock(text: str | float) -> float:
         v, unit = float(m.group(1)), (m.group(2) or "mhz").lower()
         mhz = {"ghz": v * 1e3, "mhz": v, "khz": v * 1e-3, "hz": v * 1e-6,
                "ns": 1e3 / v if v else 0.0, "us": 1.0 / v if v else 0.0}[unit]
-    if not mhz > 0:
-        raise ConfigError(f"clock must be positive, got {text!r}")
+    if not (mhz > 0 and math.isfinite(mhz)):  # also inf and nan (float inputs, 1e999MHz)
+        raise ConfigError(f"clock must be a finite positive frequency, got {text!r}")
     return mhz
