@@ -4,10 +4,12 @@ hard-wired vs register-weight comparison and the table next to the paper's 65 nm
 
     .venv/bin/python scripts/bench_energy.py [--models econt,jet_mlp,biper_mlp,biper_bnn]
         [--samples 100] [--clock 40] [--out bench_out] [--regweights] [--json FILE]
+        [--trained] [--pipeline-for-clock] [--simulator levelized] [--effort fast]
 
 A model is ``name`` or ``name:framework`` (qkeras|brevitas); its dataset is the zoo
-definition's ``DATASET``. For each model: export the zoo model (QONNX, random init, seed 0),
-generate the RTL (hwflow.backends.rtl), profile it (Yosys -> gate-level simulation on the
+definition's ``DATASET``. For each model: export the zoo model (QONNX, random init, seed 0;
+``--trained``: train it first, ``hwflow train``'s defaults, seed 0), generate the RTL
+(hwflow.backends.rtl; ``--pipeline-for-clock``: the pipeline depth chosen for ``--clock``), profile it (Yosys -> gate-level simulation on the
 model's dataset -> OpenSTA). Writes ``<out>/bench_energy.json`` (and ``--json FILE``, a copy
 without machine-local paths) and, with ``--regweights``, ``<out>/econt_comparison.md``.
 Run directories are reused: a second run skips export/RTL generation, synthesis and, when
@@ -53,14 +55,26 @@ def model_spec(item: str) -> tuple[str, str, str]:
     raise ValueError(f"zoo model {name} ({framework}) has no DATASET")
 
 
-def prepare(name: str, framework: str, run: Path) -> Path:
+def prepare(name: str, framework: str, run: Path, trained: bool = False, clock_mhz: float | None = None) -> Path:
+    """RTL of the zoo model in ``run``: random-init weights, or trained (in ``run/train``);
+    with ``clock_mhz`` the pipeline depth is chosen for that clock."""
     if (run / "rtl.json").exists():
         return run / "rtl.json"
     from hwflow.backends.rtl.generate import generate_rtl
-    from hwflow.frontends import export_zoo_model
 
-    onnx = export_zoo_model(name, framework, run / f"{name}_{framework}.onnx")
-    return generate_rtl(onnx, run, top=name)
+    if trained:
+        onnx = run / "train" / "model.onnx"
+        if not onnx.exists():
+            if framework == "qkeras":
+                from hwflow.train.keras import train_keras as train
+            else:
+                from hwflow.train.torch import train_torch as train
+            train(name, run / "train", seed=0, progress=print)
+    else:
+        from hwflow.frontends import export_zoo_model
+
+        onnx = export_zoo_model(name, framework, run / f"{name}_{framework}.onnx")
+    return generate_rtl(onnx, run, top=name, clock_mhz=clock_mhz)
 
 
 def model_inputs(run: Path, dataset: str, samples: int) -> np.ndarray:
@@ -95,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regweights", action="store_true", help="ECON-T hard-wired vs register weights")
     ap.add_argument("--regweights-samples", type=int, default=50, help="samples per weight slice")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here (paths made relative)")
+    ap.add_argument("--trained", action="store_true", help="train each model first (hwflow train defaults, seed 0)")
+    ap.add_argument("--pipeline-for-clock", action="store_true", help="pipeline depth chosen for --clock "
+                    "(parallel designs; default: da4ml cutoff 5)")
+    ap.add_argument("--simulator", default="yosys", help="gate-level simulator of hwflow profile")
+    ap.add_argument("--effort", default="default", help="ASIC synthesis effort of hwflow profile (default|fast)")
     args = ap.parse_args(argv)
 
     from hwflow.power import profile
@@ -114,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         datasets[name] = dataset
         run = args.out / name
         try:
-            prepare(name, framework, run)
-            r = profile(run, clock_mhz=args.clock, samples=args.samples, dataset=dataset)
+            prepare(name, framework, run, trained=args.trained, clock_mhz=args.clock if args.pipeline_for_clock else None)
+            r = profile(run, clock_mhz=args.clock, samples=args.samples, dataset=dataset, simulator=args.simulator,
+                        synth=args.effort)
         except Exception as e:  # a benchmark records failures and goes on with the next model
             results["models"][name] = {"status": "failed", "framework": framework, "dataset": dataset,
                                        "wall_time_s": round(time.time() - t0, 1),
@@ -126,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         rec = read_json(run / "profile.json")
         rtl = read_json(run / "rtl.json")
         results["models"][name] = {
-            "status": "ok", "framework": framework, "dataset": dataset, "weights": "random init, seed 0",
+            "status": "ok", "framework": framework, "dataset": dataset,
+            "weights": _weights(run) if args.trained else "random init, seed 0",
+            "pipeline": {k: rtl.get("pipeline", {}).get(k) for k in ("stages", "register_bits", "latency_cutoff")},
+            "simulator": args.simulator, "synthesis_effort": args.effort,
             "samples": rec.get("params", {}).get("samples"), "clock_mhz": rec.get("params", {}).get("clock_mhz"),
             "architecture": rtl.get("pipeline", {}).get("architecture", "parallel"),
             "wall_time_s": round(time.time() - t0, 1),
@@ -180,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.json}")
     print(f"wrote {out_json}")
     return 0
+
+
+def _weights(run: Path) -> str:
+    """What the trained weights are: the training record's test metrics."""
+    t = read_json(run / "train" / "train.json").get("metrics", {})
+    m = {k: v for k, v in t.items() if k in ("test_accuracy", "emd_model_cm", "epochs")}
+    return "trained (hwflow train, seed 0): " + ", ".join(f"{k} {v:.4g}" for k, v in m.items())
 
 
 def _portable(obj, out: Path):
