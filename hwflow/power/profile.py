@@ -61,9 +61,9 @@ def profile(run_dir: str | Path, target: str = "asic-osu018", clock_mhz: float |
 
             result = profile_asic(design, stim, clock, work, library=target.split("-", 1)[1], check_rtl=check_rtl,
                                   simulator=simulator, synth=synth, progress=progress)
-            from hwflow.tools import OpenSTA, Verilator, Yosys
+            from hwflow.tools import OpenSTA, Verilator, Yosys, recorded_versions
 
-            st.tools = {t.name: t.version() for t in (Yosys(), Verilator(), OpenSTA())}
+            st.tools = recorded_versions(Yosys(), Verilator(), OpenSTA())
         else:
             from hwflow.power.fpga import profile_fpga
 
