@@ -22,6 +22,7 @@ from hwflow.backends.rtl.design import RtlDesign
 from hwflow.errors import ToolFailed
 from hwflow.power.liberty import read_liberty
 from hwflow.tools import Yosys
+from hwflow.tools.yosys import yosys_path
 
 
 @dataclass
@@ -45,7 +46,7 @@ ABC_FAST_SCRIPT = '-script "+strash;dretime;map"'
 
 
 def _script(design: RtlDesign, lib: Path, out: Path, hierarchical: bool, abc_fast: bool = False) -> str:
-    files = " ".join(f'"{f.resolve()}"' for f in design.files)
+    files = " ".join(yosys_path(f) for f in design.files)
     top = design.top
     # -defer: only modules reachable from the top are elaborated (da4ml's unused library
     # modules $readmemh files that do not exist)

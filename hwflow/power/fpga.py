@@ -32,6 +32,7 @@ from hwflow.power.data import Stimulus
 from hwflow.power.simulate import compare_outputs, run_stream
 from hwflow.power.vcd import read_vcd_activity
 from hwflow.tools import Yosys
+from hwflow.tools.yosys import yosys_path
 
 # resource class of each mapped cell type
 CELL_CLASS = {
@@ -55,7 +56,7 @@ def _class(family: str, cell_type: str) -> str | None:
 
 
 def _script(design: RtlDesign, out: Path, family: str) -> str:
-    files = " ".join(f'"{f.resolve()}"' for f in design.files)
+    files = " ".join(yosys_path(f) for f in design.files)
     return "\n".join([
         f"read_verilog -sv -defer {files}",
         f"hierarchy -check -top {design.top}",

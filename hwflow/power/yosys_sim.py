@@ -25,6 +25,7 @@ from hwflow.backends.rtl.design import RtlDesign
 from hwflow.backends.rtl.words import write_hex
 from hwflow.errors import MismatchError
 from hwflow.tools import Yosys
+from hwflow.tools.yosys import yosys_path
 
 RESET_CYCLES = 4
 HALF = 5   # Yosys sim: one clock period = 10 time units in the VCD
@@ -102,7 +103,7 @@ def run_yosys_stream(design: RtlDesign, sources: Sequence[Path], words: list[int
     (w / "harness.v").write_text(_harness(design, len(words), split, w))
     n_cfg = len(design.config.words) if design.config else 0
     cycles = n_cfg + RESET_CYCLES + len(words) * design.ii + design.latency_cycles + 8
-    files = " ".join(f'"{Path(s).resolve()}"' for s in sources)
+    files = " ".join(yosys_path(s) for s in sources)
     script = []
     if gate_level_liberty is not None:
         script.append(f'read_liberty "{Path(gate_level_liberty).resolve()}"')
