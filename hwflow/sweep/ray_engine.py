@@ -3,9 +3,9 @@
 Without an address, a local Ray instance on this machine (started here, in its own
 temporary directory, and shut down when the sweep ends, however it ends); with one, the
 existing cluster at that address. A Ray task runs one segment of a point
-(``hwflow.sweep.segments``) as a ``hwflow run`` subprocess in the point's run directory, so
+(``hwflow.sweep.segments``) as a ``hwflow run`` child process in the point's run directory, so
 stage caching makes a rerun skip what is done, a failing stage is recorded by the flow as
-usual, and the subprocess dies with the Ray worker that started it (a cancelled task leaves
+usual, and the child dies with the Ray worker that started it (a cancelled task leaves
 no Verilator or nextpnr behind).
 
 On a cluster every node needs the same hwflow installation, and the sweep's output folder
@@ -16,13 +16,11 @@ numbers the tasks return, but each point's own report and resume need the run di
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,18 +30,10 @@ from typing import Any, Iterator
 import yaml
 
 from hwflow.errors import ConfigError, HwflowError, ToolNotFound
+from hwflow.tools.process import run_hwflow_child
 
 # exit codes of `hwflow run` that mean it was stopped by a signal (128 + N)
 _SIGNAL_EXITS = {128 + s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)}
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the Ray worker that started it dies (Linux
-    prctl; hwflow's own handler then stops the tools it runs and records the stage as
-    interrupted)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def hwflow_command() -> list[str]:
@@ -84,8 +74,7 @@ def run_segment(flow: dict, run_dir: str, first: str, last: str, final: bool) ->
     with open(run / "sweep.log", "a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=run,
-                              preexec_fn=_die_with_parent)
+        proc = run_hwflow_child(cmd, cwd=run, stderr_log=log)
     result: dict[str, Any] = {"returncode": proc.returncode, "wall_time_s": round(time.time() - t0, 2),
                               "node": socket.gethostname(), "stages": {}}
     done = _run_json(proc.stdout)

@@ -19,6 +19,10 @@ TOOL = "yosys sta (cell delays of Yosys' iCE40 cell library, no routing)"
 _ARRIVAL = re.compile(r"Latest arrival time in '([^']+)' is (\d+)")
 
 
+# Yosys `sta` on a mapped iCE40 netlist takes seconds; a run this long is stuck, not slow
+STA_TIMEOUT_S = 1800
+
+
 def _ice40_class(device: str) -> str:
     d = device.upper()
     return "ICE40_U" if "UP" in d or d.startswith("ICE5") else "ICE40_LP" if "LP" in d else "ICE40_HX"
@@ -36,7 +40,7 @@ def estimate_timing(family: str, device: str, netlist: Path, top: str, clock_mhz
                       f"read_verilog -lib -specify -D {_ice40_class(device)} +/ice40/cells_sim.v\n"
                       f"hierarchy -top {top}\nsta\n")
     log = out_dir / "sta.log"
-    Yosys().run_script(script.name, cwd=out_dir, log=log)
+    Yosys().run_script(script.name, cwd=out_dir, log=log, timeout=STA_TIMEOUT_S)
     m = _ARRIVAL.search(log.read_text(errors="replace"))
     if m is None:
         return {"tool": TOOL, "critical_path_ns": None, "note": f"no timing path found (see {log.name})",

@@ -283,3 +283,27 @@ def capture(cmd: Sequence[str | os.PathLike], env: dict[str, str] | None = None,
     """Run a short query (``--version``) in its own process group; stdout+stderr in
     ``stdout``, any exit code. ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
     return _run_group([str(c) for c in cmd], None, None, env, timeout, None, None)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it dies (Linux
+    prctl; elsewhere nothing). hwflow's own handler then stops the tools it runs and records
+    the running stage as interrupted."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def run_hwflow_child(cmd: Sequence[str | os.PathLike], cwd: str | os.PathLike, stderr_log) -> subprocess.CompletedProcess:
+    """Run a child ``hwflow`` command whose stdout is its result (``--json``, captured) and
+    whose stderr goes to the open file ``stderr_log``; it gets SIGTERM if this process dies.
+
+    For a Ray task's ``hwflow run``: unlike ``run_tool`` it is not in a group of its own,
+    because the one to stop it is its parent's death (a cancelled Ray task), and the child
+    forwards that to the tools it runs itself."""
+    return subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=stderr_log, text=True, cwd=cwd,
+                          preexec_fn=_die_with_parent)
