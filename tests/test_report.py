@@ -41,10 +41,11 @@ def test_report_files_and_content(small_run):
     assert "## Summary" in md and "## Bit-exactness certificate" in md and "## Model" in md
     assert "0 mismatches / 300 samples" in md
     assert "test accuracy" in md
-    # plots: training curves and resources per target, embedded in the page
-    assert (small_run / "plots" / "training_curves.png").exists()
-    assert (small_run / "plots" / "resources_per_target.png").exists()
-    assert html.count("data:image/png;base64,") == 2
+    # plots: training curves, resources per target and utilization against the device (the
+    # flow synthesizes for iCE40), each embedded in the page once
+    plots = ("training_curves.png", "resources_per_target.png", "utilization.png")
+    assert all((small_run / "plots" / p).exists() for p in plots)
+    assert html.count("data:image/png;base64,") == len(plots)
     sim = json.loads((small_run / "hw" / "sim.json").read_text())
     assert f"{sim['mismatches']} mismatches / {sim['samples']} samples" in html
 
