@@ -159,3 +159,20 @@ def test_cli_trains_biper_in_two_stages_and_exports(tmp_path):
     res = CliRunner().invoke(app, ["export", str(bad), "-o", str(tmp_path / "bad.onnx")])
     assert res.exit_code == InvalidModelFile.exit_code
     assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_export_mismatch_leaves_no_model_onnx(tmp_path, monkeypatch):
+    """A QONNX graph that does not compute the trained model is removed and the stage is
+    recorded failed (as the QKeras path does), so no later stage takes it."""
+    from hwflow.errors import MismatchError
+    from hwflow.train.torch import train_torch
+
+    def mismatching(*args, **kwargs):
+        raise MismatchError("export check: 3 of 105 samples differ")
+
+    monkeypatch.setattr(fb, "check_export", mismatching)
+    run = tmp_path / "run"
+    with pytest.raises(MismatchError):
+        train_torch("jet_mlp", run, epochs=0, seed=0, check_samples=100)
+    assert not (run / "model.onnx").exists()
+    assert read_json(run / "train.json")["status"] == "failed"

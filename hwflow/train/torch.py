@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from hwflow.artifacts import stage
-from hwflow.errors import ConfigError
+from hwflow.errors import ConfigError, MismatchError
 from hwflow.train import EpochLog, describe_epoch
 
 EMD_SAMPLES = 500  # test samples on which the ECON-T EMD is computed (an LP each)
@@ -238,9 +238,16 @@ def train_torch(name: str, run_dir: str | os.PathLike, epochs: int | None = None
         pt = st.output(save_state_dict(model, run_dir / "model.pt", name, seed, metrics["epochs"], options))
         if decoder is not None:
             st.output(save_state_dict(decoder, run_dir / "decoder.pt", f"{name}_decoder", seed, metrics["epochs"]))
-        onnx_path = st.output(fb.export_brevitas(model, run_dir / "model.onnx", fb.input_shape_of(name)))
+        onnx_path = fb.export_brevitas(model, run_dir / "model.onnx", fb.input_shape_of(name))
         x = make_stimulus(load_model(str(onnx_path)), n=check_samples + 5, seed=seed, corners=True)
-        metrics["export_check"] = fb.check_export(model, onnx_path, np.asarray(x, np.float32))
+        try:
+            metrics["export_check"] = fb.check_export(model, onnx_path, np.asarray(x, np.float32))
+        except MismatchError:
+            # as the QKeras path does: a graph that does not compute the trained model is not
+            # left where the next stage would take it
+            onnx_path.unlink(missing_ok=True)
+            raise
+        st.output(onnx_path)
         # the saved weights rebuild the same model (weights_only load)
         reloaded = fb.build_brevitas_zoo_model(name, seed=seed, trained=pt, options=options)
         metrics["export_check"]["reloaded_equal"] = bool(
