@@ -87,8 +87,11 @@ def read_cells(liberty: str | Path) -> dict[str, Cell]:
         for kind in ("ff", "latch"):
             g = _groups(body, kind)
             if g:
-                iq, iqn = (v.strip() for v in g[0][0].split(","))
-                setattr(c, kind, {"iq": iq, "iqn": iqn, **_attrs(g[0][1])})
+                names = [v.strip() for v in g[0][0].split(",")]
+                if len(names) != 2 or not all(names):
+                    raise ConfigError(f"{liberty}: cell {name}: {kind}({g[0][0]}) must name two state variables "
+                                      "(IQ, IQN)")
+                setattr(c, kind, {"iq": names[0], "iqn": names[1], **_attrs(g[0][1])})
         cells[name] = c
     if not cells:
         raise ConfigError(f"{liberty}: no cells found")
@@ -138,6 +141,13 @@ def _is_operand(t: str) -> bool:
     return bool(re.match(r"[A-Za-z_01]", t))
 
 
+def _attr(c: Cell, group: dict, kind: str, key: str) -> str:
+    """A required attribute of a cell's ff/latch group (a ConfigError naming both if absent)."""
+    if not group.get(key):
+        raise ConfigError(f"liberty cell {c.name}: its {kind} group has no {key}")
+    return group[key]
+
+
 def cell_verilog(c: Cell) -> str:
     ports = [*c.inputs, *c.outputs]
     lines = [f"module {c.name} ({', '.join(ports)});"]
@@ -149,7 +159,7 @@ def cell_verilog(c: Cell) -> str:
         lines.append(f"  wire {state['iqn']} = ~{state['iq']};")
     if c.ff:
         f = c.ff
-        clk = to_verilog(f["clocked_on"], c.name)
+        clk = to_verilog(_attr(c, f, "ff", "clocked_on"), c.name)
         edges = [f"posedge hw_clk"]
         lines.append(f"  wire hw_clk = {clk};")
         body = []
@@ -161,12 +171,12 @@ def cell_verilog(c: Cell) -> str:
             lines.append(f"  wire hw_preset = {to_verilog(f['preset'], c.name)};")
             edges.append("posedge hw_preset")
             body.append(f"{'else ' if body else ''}if (hw_preset) {f['iq']} <= 1'b1;")
-        body.append(f"{'else ' if body else ''}{f['iq']} <= {to_verilog(f['next_state'], c.name)};")
+        body.append(f"{'else ' if body else ''}{f['iq']} <= {to_verilog(_attr(c, f, 'ff', 'next_state'), c.name)};")
         lines.append(f"  always @({' or '.join(edges)}) {' '.join(body)}")
     if c.latch:
         g = c.latch
-        lines.append(f"  always @* if ({to_verilog(g['enable'], c.name)}) {g['iq']} = "
-                     f"{to_verilog(g['data_in'], c.name)};")
+        lines.append(f"  always @* if ({to_verilog(_attr(c, g, 'latch', 'enable'), c.name)}) {g['iq']} = "
+                     f"{to_verilog(_attr(c, g, 'latch', 'data_in'), c.name)};")
     for pin, fn in c.outputs.items():
         if fn is None:
             raise ConfigError(f"liberty cell {c.name}: output {pin} has no function")
