@@ -140,6 +140,17 @@ def builder_options(name: str, framework: str) -> dict[str, object]:
             if p.name != "seed" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+def _same_kind(value, default) -> bool:
+    """Whether an option's value fits its default: true/false for a bool, an integer for an
+    int, a number for a float, text for a str (bool is an int in Python, so it goes first)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    for kind, accepted in ((int, int), (float, (int, float)), (str, str)):
+        if isinstance(default, kind):
+            return isinstance(value, accepted)
+    return True  # a default of another kind (None, a tuple): the builder checks
+
+
 def build_model(name: str, framework: str, seed: int = 0, **options):
     """A fresh model of the named zoo entry; ``options`` are its builder's keyword options
     (a name the builder does not take is a ConfigError listing the ones it does)."""
@@ -149,6 +160,10 @@ def build_model(name: str, framework: str, seed: int = 0, **options):
         listing = ", ".join(f"{k} (default {v!r})" for k, v in known.items()) or "none"
         raise ConfigError(f"zoo model {name!r} ({framework}) has no option {', '.join(map(repr, unknown))}; "
                           f"its options: {listing}")
+    for key, value in options.items():
+        if not _same_kind(value, known[key]):
+            raise ConfigError(f"zoo model {name!r} ({framework}): option {key}={value!r} must be of the kind of "
+                              f"its default {known[key]!r} ({type(known[key]).__name__})")
     return builder(name, framework)(seed=seed, **options)
 
 

@@ -11,7 +11,7 @@ Twin of ``models/jet_mlp_torch.py``; the same fixed-point grid:
 
 from __future__ import annotations
 
-from hwflow.quant import keras_env
+from hwflow.quant import check_fixed_bits, keras_env
 
 tf, keras = keras_env()
 from qkeras import QActivation, QDense, quantized_bits, quantized_relu  # noqa: E402
@@ -29,6 +29,8 @@ LAYERS = (16, 64, 32, 32, 5)
 def build(seed: int = 0, w_bits: int = W_BITS, a_bits: int = A_BITS) -> "keras.Model":
     """``w_bits``: weight and bias bits (sign + fraction), ``a_bits``: hidden activation bits
     (the flow file's ``model.options``, a sweep axis)."""
+    check_fixed_bits(w_bits)  # QKeras itself builds quantized_bits(0, 0) and trains on NaN
+    check_fixed_bits(a_bits)
     keras.utils.set_random_seed(seed)
     x_in = keras.Input(INPUT_SHAPE, name="input")
     h = QActivation(quantized_bits(12, 4, alpha=1), name="input_quant")(x_in)

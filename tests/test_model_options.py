@@ -65,3 +65,32 @@ def test_trained_brevitas_model_with_options_round_trips(tmp_path):
     res = CliRunner().invoke(app, ["train", "jet_mlp", "--framework", "brevitas", "-o", str(tmp_path / "bad"),
                                    "--epochs", "0", "-O", "bits=4"])
     assert res.exit_code == 2 and "its options: w_bits" in res.output
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("value,match", [(2.5, r"w_bits=2.5 must be of the kind of its default 6 \(int\)"), ("4", r"\(int\)"),
+                                         (True, r"\(int\)"), (0, "needs bits >= 2, got 0"),
+                                         (1, "needs bits >= 2, got 1")])
+def test_bad_option_values_are_config_errors(value, match):
+    with pytest.raises(ConfigError, match=match):
+        zoo.build_model("jet_mlp", "brevitas", seed=0, w_bits=value)
+
+
+def test_qkeras_twin_refuses_bad_bits_too():
+    # QKeras would build quantized_bits(0, 0) and train on NaN: the builder refuses it
+    with pytest.raises(ConfigError, match="needs bits >= 2, got 0"):
+        zoo.build_model("jet_mlp", "qkeras", seed=0, w_bits=0)
+
+
+def test_weights_file_with_malformed_options_is_refused(tmp_path):
+    import torch
+
+    from hwflow.errors import InvalidModelFile
+    from hwflow.frontends import brevitas as fb
+
+    net = zoo.build_model("jet_mlp", "brevitas", seed=0)
+    path = tmp_path / "w.pt"
+    torch.save({"hwflow": {"model": "jet_mlp", "framework": "brevitas", "options": [4, 3]},
+                "state_dict": net.state_dict()}, path)
+    with pytest.raises(InvalidModelFile, match="not a mapping"):
+        fb.export_file(path, tmp_path / "m.onnx", check_samples=0)

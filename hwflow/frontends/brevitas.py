@@ -268,7 +268,10 @@ def export_file(path: str | os.PathLike, out_path: str | os.PathLike, model: str
             f"(--model, one of {', '.join(ZOO_NAMES)})")
     # the builder options the weights were trained with (hwflow train records them)
     options = meta.get("options") if name == meta.get("model") else None
-    net = build_brevitas_zoo_model(name, trained=path, options=options if isinstance(options, dict) else None)
+    if options is not None and not isinstance(options, dict):
+        raise InvalidModelFile(f"the weights file's hwflow metadata has options {options!r}, not a mapping "
+                               "of builder options", path=str(_weights_path(path)))
+    net = build_brevitas_zoo_model(name, trained=path, options=options)
     out = export_brevitas(net, out_path, input_shape_of(name))
     if check_samples:
         from hwflow.ir import load_model, make_stimulus

@@ -6,6 +6,17 @@ from __future__ import annotations
 import os
 
 
+def check_fixed_bits(bits, integer=0) -> None:
+    """A fixed-point quantizer's widths (both frameworks' zoo models take them as options):
+    ``bits`` an int >= 2 (sign + at least one more bit), ``integer`` an int; else ConfigError."""
+    from hwflow.errors import ConfigError
+
+    if not (isinstance(bits, int) and not isinstance(bits, bool) and bits >= 2):
+        raise ConfigError(f"fixed-point quantizer needs bits >= 2, got {bits!r}")
+    if not (isinstance(integer, int) and not isinstance(integer, bool)):
+        raise ConfigError(f"fixed-point quantizer needs an integer number of integer bits, got {integer!r}")
+
+
 def keras_env():
     """Import TensorFlow with the legacy Keras 2 (tf-keras) that QKeras needs.
 

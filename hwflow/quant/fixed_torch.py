@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from hwflow.quant import check_fixed_bits
+
 from brevitas.inject.enum import ScalingImplType
 from brevitas.quant.fixed_point import (
     Int8ActPerTensorFixedPoint,
@@ -29,19 +31,10 @@ from brevitas.quant.fixed_point import (
 )
 
 
-def _check(bits: int, integer: int) -> None:
-    from hwflow.errors import ConfigError
-
-    if not (isinstance(bits, int) and bits >= 2):
-        raise ConfigError(f"fixed-point quantizer needs bits >= 2, got {bits!r}")
-    if not isinstance(integer, int):
-        raise ConfigError(f"fixed-point quantizer needs an integer number of integer bits, got {integer!r}")
-
-
 @lru_cache(maxsize=None)
 def signed_weight(bits: int, integer: int = 0):
     """Weight quantizer == QKeras ``quantized_bits(bits, integer, alpha=1)``."""
-    _check(bits, integer)
+    check_fixed_bits(bits, integer)
     return type(
         f"SignedFixedWeight{bits}_{integer}",
         (Int8WeightPerTensorFixedPoint,),
@@ -53,7 +46,7 @@ def signed_weight(bits: int, integer: int = 0):
 @lru_cache(maxsize=None)
 def signed_bias(bits: int, integer: int = 0):
     """Bias quantizer with its own grid (not the accumulator's), like QKeras' bias_quantizer."""
-    _check(bits, integer)
+    check_fixed_bits(bits, integer)
     return type(
         f"SignedFixedBias{bits}_{integer}",
         (Int8BiasPerTensorFixedPointInternalScaling,),
@@ -65,7 +58,7 @@ def signed_bias(bits: int, integer: int = 0):
 @lru_cache(maxsize=None)
 def signed_act(bits: int, integer: int = 0):
     """Signed activation/input quantizer == QKeras ``quantized_bits(bits, integer)``."""
-    _check(bits, integer)
+    check_fixed_bits(bits, integer)
     return type(
         f"SignedFixedAct{bits}_{integer}",
         (Int8ActPerTensorFixedPoint,),
@@ -78,7 +71,7 @@ def signed_act(bits: int, integer: int = 0):
 @lru_cache(maxsize=None)
 def unsigned_act(bits: int, integer: int = 0):
     """Unsigned activation quantizer == QKeras ``quantized_relu(bits, integer)``."""
-    _check(bits, integer)
+    check_fixed_bits(bits, integer)
     return type(
         f"UnsignedFixedAct{bits}_{integer}",
         (Uint8ActPerTensorFixedPoint,),
