@@ -159,3 +159,30 @@ def test_bulk_loads_register_weights_through_the_config_port(tmp_path):
                             ready_prob=0.6).wait()
     assert res["outputs"] == len(x) and not res["timeout"]
     np.testing.assert_array_equal(bulk.unpack_bytes(d.output, raw), x.reshape(-1, 2, 4) @ w)
+
+
+def test_failing_reference_stops_the_harness(mlp_run, tmp_path, monkeypatch):
+    """The harness runs in a thread while the reference is computed; when the reference
+    raises, the harness is cancelled (its process group killed) before the error leaves."""
+    from hwflow.sim import codec
+    from hwflow.tools import live_tool_groups
+
+    run = _copy(mlp_run, tmp_path / "run")
+    cancelled = []
+    cancel = bulk.BulkRun.cancel
+
+    def spy(self):
+        cancelled.append(self.thread.is_alive())
+        cancel(self)
+        cancelled.append(self.thread.is_alive())
+
+    def broken_reference(*args, **kwargs):
+        raise RuntimeError("reference broke")
+
+    monkeypatch.setattr(bulk.BulkRun, "cancel", spy)
+    monkeypatch.setattr(codec, "reference", broken_reference)
+    with pytest.raises(RuntimeError, match="reference broke"):
+        simulate(run, samples=2_000_000, seed=0)  # seconds of harness work left when it is cancelled
+    assert cancelled == [True, False]  # running when cancelled, gone after
+    assert not live_tool_groups()
+    assert read_json(run / "sim.json")["status"] != "complete"
