@@ -18,19 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from hwflow.config import FlowConfig, _line_of, _strip_lines, load_yaml_model
+from hwflow.config import FlowConfig, _line_of, _Strict, _strip_lines, load_yaml_model
 from hwflow.errors import ConfigError
 from hwflow.flow import STAGE_NAMES
 
 # what a point reports (hwflow.sweep.metrics) and an Optuna objective may name
 METRICS = ("accuracy", "mismatches", "lut", "ff", "bram", "dsp", "fmax_mhz", "ii", "latency_cycles",
            "inferences_per_s", "area_um2", "power_mw", "energy_nj", "wall_time_s")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RangeAxis(_Strict):
